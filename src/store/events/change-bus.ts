@@ -6,7 +6,9 @@
  * from the mailbox-state service. PostgreSQL NOTIFY payloads are limited to 8000 bytes, so events
  * never carry message content or long UID lists.
  */
-export type ChangeKind = 'append' | 'flags' | 'expunge' | 'folder_create' | 'folder_rename' | 'folder_delete' | 'quota';
+// `resync` is synthetic: the bus itself emits it to every subscriber (filters ignored) when events
+// may have been lost, e.g. after the PostgreSQL listener reconnected; receivers re-read state.
+export type ChangeKind = 'append' | 'flags' | 'expunge' | 'folder_create' | 'folder_rename' | 'folder_delete' | 'quota' | 'resync';
 
 export interface ChangeEvent {
   tenantId: string;
