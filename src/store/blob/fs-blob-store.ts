@@ -3,6 +3,7 @@
 // directory so the new directory entry itself survives a power loss.
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -73,6 +74,14 @@ export class FsBlobStore implements BlobStore {
   constructor(opts: FsBlobStoreOptions) {
     this.root = path.resolve(opts.root);
     this.tmpDir = path.join(this.root, TMP_DIR);
+    // The root is created once, here. Later checks never re-create it: if it disappears (an
+    // unmounted volume, a removed directory) the store must report itself down rather than quietly
+    // start writing mail into an empty directory on the wrong filesystem.
+    try {
+      mkdirSync(this.root, { recursive: true });
+    } catch {
+      /* reported by ping() with the precise reason */
+    }
   }
 
   private pathOf(key: string): string {
@@ -190,7 +199,11 @@ export class FsBlobStore implements BlobStore {
 
   async ping(): Promise<void> {
     try {
-      await mkdir(this.tmpDir, { recursive: true });
+      const root = await stat(this.root);
+      if (!root.isDirectory()) throw new Error(`${this.root} is not a directory`);
+      await mkdir(this.tmpDir).catch((err) => {
+        if (errCode(err) !== 'EEXIST') throw err;
+      });
       const probe = path.join(this.tmpDir, `ping-${randomUUID()}`);
       await writeFile(probe, 'ping', { flag: 'wx' });
       await rm(probe);
