@@ -4,7 +4,7 @@
  * folder factory that writes the six special folders directly.
  */
 import type { Kysely } from 'kysely';
-import { freshDatabase, type TestDatabase } from '../support/shape.js';
+import { freshDatabase, type TestDatabase } from './shape.js';
 import { newId } from '../../src/store/db/database.js';
 import type { DB } from '../../src/store/db/types.js';
 import type { Scope } from '../../src/core/scope.js';
