@@ -8,24 +8,18 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, Dialect } from '../../store/db/database.js';
-import type { DB, FoldersTable, MailboxesTable } from '../../store/db/types.js';
+import type { DB, MailboxesTable } from '../../store/db/types.js';
 import { inScope, type Scope } from '../scope.js';
 import { NotFoundError } from './errors.js';
 
-/** Columns added by migration 0004_mailbox_state. */
-export interface FolderStateColumns {
-  /** Folder deleted (a tombstone kept until its entries are purged). */
-  deleted_at: number | null;
-}
+/** Column added by migration 0004_mailbox_state that only the mailbox-state service reads. */
 export interface MailboxStateColumns {
   /** Last UIDVALIDITY handed to a folder of this mailbox (keeps re-created names strictly greater). */
   last_uid_validity: number;
 }
 
-export type StateDB = Omit<DB, 'folders' | 'mailboxes'> & {
-  folders: FoldersTable & FolderStateColumns;
-  mailboxes: MailboxesTable & MailboxStateColumns;
-};
+/** The schema as the mailbox-state modules see it. */
+export type StateDB = Omit<DB, 'mailboxes'> & { mailboxes: MailboxesTable & MailboxStateColumns };
 
 export type Tx = Kysely<StateDB>;
 export type FolderRow = StateDB['folders'];

@@ -102,6 +102,8 @@ export interface FoldersTable {
   highest_modseq: number;
   subscribed: number;
   created_at: number;
+  /** Folder deleted (a tombstone kept until its entries are purged); migration 0004. */
+  deleted_at: number | null;
 }
 
 export interface MessagesTable {
@@ -192,6 +194,16 @@ export interface MigrationsTable {
   applied_at: number;
 }
 
+/**
+ * SQLite only (migration 0006): the rowid of each message's row in the FTS5 table `message_text`,
+ * whose UNINDEXED message_id column cannot be searched without a full scan. PostgreSQL has no such
+ * table (its message_text is keyed by message_id).
+ */
+export interface MessageTextRowidTable {
+  message_id: string;
+  fts_rowid: number;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -203,6 +215,7 @@ export interface DB {
   messages: MessagesTable;
   folder_entries: FolderEntriesTable;
   message_text: MessageTextTable;
+  message_text_rowid: MessageTextRowidTable;
   queue_jobs: QueueJobsTable;
   audit_log: AuditLogTable;
   mairust_migrations: MigrationsTable;

@@ -1,0 +1,41 @@
+/**
+ * Periodic housekeeping run through the queue, so that in a cluster exactly one node does each
+ * round: every node enqueues the round's job under the same dedupe key, and the queue runs it once.
+ */
+import type { Config } from '../config/schema.js';
+import { purgeDeleted } from '../core/mailbox-state/purge.js';
+import type { AppContext } from './context.js';
+
+export const MAINTENANCE_QUEUE = 'maintenance';
+const DONE_JOB_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export interface Maintenance {
+  /** Enqueues the current round now (idempotent per round). */
+  tick(): Promise<void>;
+  stop(): void;
+}
+
+export function startMaintenance(app: AppContext, config: () => Config): Maintenance {
+  const log = app.logger.child({ component: 'maintenance' });
+  app.queue.work<{ task: 'purge' }>(MAINTENANCE_QUEUE, async (job) => {
+    if (job.payload.task !== 'purge') throw new Error(`unknown maintenance task ${String(job.payload.task)}`);
+    const result = await purgeDeleted(
+      { db: app.db, blobs: app.blobs, logger: log },
+      { defaultRetentionDays: config().retention.deleted_messages_days },
+    );
+    await app.queue.purgeDone(DONE_JOB_RETENTION_MS);
+    log.info(result, 'purge round finished');
+  });
+
+  const tick = async () => {
+    const intervalMs = config().retention.purge_interval_minutes * 60_000;
+    const round = Math.floor(Date.now() / intervalMs);
+    await app.queue.enqueue(MAINTENANCE_QUEUE, { task: 'purge' }, { dedupeKey: `purge:${intervalMs}:${round}`, maxAttempts: 3 });
+  };
+  const safeTick = () => tick().catch((err) => log.warn({ err: { message: err.message } }, 'could not schedule maintenance'));
+  safeTick();
+  // Checked every minute so a reloaded purge_interval_minutes takes effect without a restart.
+  const timer = setInterval(safeTick, 60_000);
+  timer.unref();
+  return { tick, stop: () => clearInterval(timer) };
+}
