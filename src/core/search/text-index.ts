@@ -8,8 +8,11 @@
  *    trigrams); shorter queries: LIKE '%…%' over the columns (ASCII case folding only, SQLite's LIKE);
  *  - PostgreSQL: ILIKE '%…%' (the trigram GIN indexes serve patterns of ≥ 3 characters).
  * Every search is tenant-scoped; mailbox and folder filters only see entries that are not expunged.
+ *
+ * Writes and deletes find a message's row by its primary key in PostgreSQL and, in SQLite, through
+ * the rowid map `message_text_rowid` (migration 0006), so neither scans the index.
  */
-import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Expression, type Insertable, type Kysely, type SqlBool } from 'kysely';
 import { inScope, type Scope } from '../scope.js';
 import type { Database, Dialect } from '../../store/db/database.js';
 import type { DB } from '../../store/db/types.js';
@@ -48,13 +51,14 @@ export function textIndexRowFromMeta(messageId: string, tenantId: string, meta: 
 }
 
 /**
- * Indexes a newly stored message; call it in the transaction that stores the message.
+ * Indexes a message, replacing its previous index row if it has one. Call it in the transaction
+ * that stores the message: in SQLite it runs several statements, and only a transaction makes them
+ * one change (interrupted outside one, it could leave the message unindexed or an old row unmapped).
  *
- * PostgreSQL replaces an existing row (upsert on the message id). SQLite's FTS5 table cannot be
- * looked up by message id without a full scan (the column is UNINDEXED), so there a row is only
- * added: write each message once, and call `deleteTextIndex` first to re-index one. A repeated
- * write costs space only — `searchText` returns each message once and `deleteTextIndex` removes
- * every copy.
+ * PostgreSQL: an upsert on the message id (the primary key). SQLite: FTS5 cannot look a row up by
+ * the UNINDEXED message_id, only by rowid, so the rowid of each message's row is kept in
+ * `message_text_rowid` (migration 0006): drop the old row by rowid, insert the new one, record its
+ * rowid — two B-tree lookups instead of a scan of every indexed message.
  */
 export async function writeTextIndex(trx: Kysely<DB>, dialect: Dialect, row: TextIndexRow): Promise<void> {
   const values = {
@@ -77,22 +81,80 @@ export async function writeTextIndex(trx: Kysely<DB>, dialect: Dialect, row: Tex
         })),
       )
       .execute();
-  } else {
-    await trx.insertInto('message_text').values(values).execute();
+    return;
   }
+  await writeSqlite(trx, values);
+}
+
+async function writeSqlite(db: Kysely<DB>, values: Insertable<DB['message_text']>): Promise<void> {
+  const messageId = values.message_id;
+  const [old] = (await sqliteTextIndexSql.findRowids([messageId]).execute(db)).rows;
+  if (old) await sqliteTextIndexSql.deleteRows([old.fts_rowid], [messageId]).execute(db);
+  // The rowid comes from the insert result (sqlite3_last_insert_rowid): `RETURNING rowid` reports
+  // -1 for a virtual table.
+  const inserted = await db.insertInto('message_text').values(values).executeTakeFirstOrThrow();
+  if (inserted.insertId === undefined) throw new Error(`SQLite reported no rowid for the text index row of message ${messageId}`);
+  const ftsRowid = Number(inserted.insertId);
+  await db
+    .insertInto('message_text_rowid')
+    .values({ message_id: messageId, fts_rowid: ftsRowid })
+    .onConflict((oc) => oc.column('message_id').doUpdateSet({ fts_rowid: ftsRowid }))
+    .execute();
 }
 
 /**
- * Removes the index rows of the given messages (purge). In SQLite each chunk of 500 ids scans the
- * FTS table once, since message_id is an UNINDEXED column; purge runs in the background, in batches.
+ * Removes the index rows of the given messages (purge), in chunks of 500 ids; call it in the
+ * transaction that deletes the messages.
+ *
+ * PostgreSQL deletes by primary key. SQLite finds the rowids in `message_text_rowid` and deletes
+ * by rowid: O(log n) per message. An id with no map entry — a row inserted into message_text
+ * directly rather than through `writeTextIndex` — is still removed, by one scan of the FTS table
+ * per chunk; `writeTextIndex` maps every row it writes, so stored messages never take that path.
  */
 export async function deleteTextIndex(trx: Kysely<DB>, dialect: Dialect, messageIds: string[]): Promise<void> {
-  void dialect; // the statement is the same in both dialects
   const unique = [...new Set(messageIds)];
-  for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
-    await trx.deleteFrom('message_text').where('message_id', 'in', unique.slice(i, i + DELETE_CHUNK)).execute();
+  if (unique.length === 0) return;
+  if (dialect === 'postgres') {
+    for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
+      await trx.deleteFrom('message_text').where('message_id', 'in', unique.slice(i, i + DELETE_CHUNK)).execute();
+    }
+    return;
   }
+  for (let i = 0; i < unique.length; i += DELETE_CHUNK) await deleteSqliteChunk(trx, unique.slice(i, i + DELETE_CHUNK));
 }
+
+async function deleteSqliteChunk(db: Kysely<DB>, messageIds: string[]): Promise<void> {
+  const mapped = (await sqliteTextIndexSql.findRowids(messageIds).execute(db)).rows;
+  if (mapped.length > 0) {
+    const mappedIds = mapped.map((m) => m.message_id);
+    await sqliteTextIndexSql.deleteRows(mapped.map((m) => m.fts_rowid), mappedIds).execute(db);
+    await sqliteTextIndexSql.forget(mappedIds).execute(db);
+  }
+  const known = new Set(mapped.map((m) => m.message_id));
+  const unmapped = messageIds.filter((id) => !known.has(id));
+  if (unmapped.length > 0) await sqliteTextIndexSql.scanDelete(unmapped).execute(db);
+}
+
+/**
+ * The SQLite statements behind `writeTextIndex` and `deleteTextIndex`, exported so that a test can
+ * check their query plans (a map lookup by primary key, an FTS5 lookup by rowid).
+ */
+export const sqliteTextIndexSql = {
+  /** Rowids of the messages' FTS rows: a primary-key search of the map. */
+  findRowids: (messageIds: string[]) =>
+    sql<{ message_id: string; fts_rowid: number }>`SELECT message_id, fts_rowid FROM message_text_rowid WHERE message_id IN (${sql.join(messageIds)})`,
+  /**
+   * FTS rows by rowid. The message id is checked as well: should a row have been deleted behind
+   * the map's back and its rowid reused (FTS5 hands out max(rowid) + 1), another message's row must
+   * not go with it.
+   */
+  deleteRows: (rowids: number[], messageIds: string[]) =>
+    sql`DELETE FROM message_text WHERE rowid IN (${sql.join(rowids)}) AND message_id IN (${sql.join(messageIds)})`,
+  /** Map entries of deleted rows. */
+  forget: (messageIds: string[]) => sql`DELETE FROM message_text_rowid WHERE message_id IN (${sql.join(messageIds)})`,
+  /** The slow path, for rows the map does not know: reads every row of the FTS table. */
+  scanDelete: (messageIds: string[]) => sql`DELETE FROM message_text WHERE message_id IN (${sql.join(messageIds)})`,
+};
 
 const FIELD_COLUMNS: Record<SearchField, readonly ('subject' | 'addresses' | 'body')[]> = {
   any: ['subject', 'addresses', 'body'],
