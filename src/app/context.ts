@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { loadConfig } from '../config/loader.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { openDatabase, type Database } from '../store/db/database.js';
 import { migrateUp } from '../store/db/migrator.js';
 import { createBlobStore, type BlobStore } from '../store/blob/index.js';
@@ -45,6 +46,7 @@ export interface AppContext {
   readonly configSource: string | null;
   readonly nodeId: string;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly db: Database;
   readonly blobs: BlobStore;
   readonly bus: ChangeBus;
@@ -82,6 +84,7 @@ export async function openApp(opts: OpenOptions = {}): Promise<AppContext> {
     destination: opts.logDestination,
   });
   let currentConfig = config;
+  const metrics = createMetrics();
   const nodeId = config.server.node_id ?? `${hostname()}-${process.pid}`;
 
   const db = await openDatabase(config.database.url, {
@@ -109,6 +112,7 @@ export async function openApp(opts: OpenOptions = {}): Promise<AppContext> {
       defaultBackoffSeconds: config.queue.default_backoff_seconds,
       defaultMaxAttempts: config.queue.default_max_attempts,
       logger: logger.child({ component: 'queue' }),
+      onMetrics: (event, queueName) => metrics.queueJobs.inc({ queue: queueName, result: event }),
     });
     closers.push(() => queue.stop(0));
     const mailboxState = new MailboxStateService({
@@ -141,6 +145,7 @@ export async function openApp(opts: OpenOptions = {}): Promise<AppContext> {
       configSource: source,
       nodeId,
       logger,
+      metrics,
       db,
       blobs,
       bus,

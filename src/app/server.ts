@@ -9,7 +9,6 @@ import { loadConfig } from '../config/loader.js';
 import { diffConfig } from '../config/reload.js';
 import type { Config } from '../config/schema.js';
 import { createHealth } from '../observability/health.js';
-import { createMetrics } from '../observability/metrics.js';
 import { setLogLevel } from '../observability/logger.js';
 import { createHttpServer } from '../http/server.js';
 import { openApp, type AppContext, type OpenOptions } from './context.js';
@@ -47,7 +46,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     }
     await bootstrapSuperAdmin(app, (line: string) => process.stdout.write(line + '\n'));
 
-    const metrics = createMetrics();
+    const { metrics } = app;
     metrics.setQueueStatsSource(() => app.queue.stats());
     metrics.setStorageBytesSource(async () => {
       const row = await app.db.kysely
