@@ -7,7 +7,8 @@
  * another worker, so handlers must be idempotent. A job is never run by two workers at once while
  * its lease holds.
  */
-import type { JobStatus } from '../store/db/types.js';
+import type { Kysely } from 'kysely';
+import type { DB, JobStatus } from '../store/db/types.js';
 
 export interface EnqueueOptions {
   /** Run no earlier than this many ms from now. */
@@ -49,6 +50,20 @@ export interface QueueStats {
 export interface Queue {
   readonly kind: 'database' | 'nats';
   enqueue<T>(queue: string, payload: T, opts?: EnqueueOptions): Promise<string>;
+  /**
+   * Like `enqueue`, but the job is written inside the caller's transaction `trx`, so it commits or
+   * rolls back together with the data it refers to (SPEC §3.1 step 7: a crash between committing a
+   * message and a separate enqueue would lose its post_receive job). Workers are never woken before
+   * the commit; call `wake(queue)` after it (see the adapter for what each backend does). Only
+   * adapters that keep jobs in the application's database offer it (the database adapter does, a
+   * NATS one could not), hence optional.
+   */
+  enqueueIn?<T>(trx: Kysely<DB>, queue: string, payload: T, opts?: EnqueueOptions): Promise<string>;
+  /**
+   * Tells this process's idle workers of `queue` that a job is due, e.g. after committing a
+   * transaction that used `enqueueIn`. A hint only: without it the job runs at the next poll.
+   */
+  wake?(queue: string): void;
   /** Starts consuming `queue` with `handler` until `stop`. */
   work<T>(queue: string, handler: JobHandler<T>, opts?: WorkerOptions): void;
   get(id: string): Promise<Job | null>;

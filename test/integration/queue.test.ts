@@ -411,7 +411,8 @@ describe(`database queue (${shape})`, () => {
     assert.ok(Number.isFinite(ms) && ms >= 0);
   });
 
-  test('PostgreSQL: NOTIFY wakes a worker on another connection; the listener reconnects', { skip: shape !== 'cluster' && 'PostgreSQL only' }, async () => {
+  // LISTEN/NOTIFY exists only in the cluster shape (PostgreSQL); SQLite has no such channel.
+  if (shape === 'cluster') test('PostgreSQL: NOTIFY wakes a worker on another connection; the listener reconnects', async () => {
     const producerDb = await openDatabase(tdb.url, { poolMax: 2 });
     try {
       const producer = new DatabaseQueue(producerDb, { nodeId: 'remote-producer' });
