@@ -15,13 +15,24 @@ interface Ready {
   checks: Record<string, { status: string; error?: string }>;
 }
 
+let server: ServerProcess;
+
 async function readyUntil(port: number, pred: (r: { code: number; body: Ready }) => boolean, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;
-  let last: { code: number; body: Ready } | undefined;
+  let last: { code: number; body: Ready } | unknown;
   while (Date.now() < deadline) {
-    const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
-    last = { code: res.status, body: (await res.json()) as Ready };
-    if (pred(last)) return last;
+    // The server must stay up through every outage: an exit is a failure, not something to wait out.
+    assert.equal(server.child.exitCode, null, `server exited during the outage:\n${server.output()}`);
+    try {
+      // A fresh connection each time: a pooled keep-alive socket may be closed under us, which
+      // would say nothing about the server's health.
+      const res = await fetch(`http://127.0.0.1:${port}/health/ready`, { headers: { connection: 'close' } });
+      const got = { code: res.status, body: (await res.json()) as Ready };
+      last = got;
+      if (pred(got)) return got;
+    } catch (err) {
+      last = err;
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`condition not reached; last: ${JSON.stringify(last)}`);
@@ -29,7 +40,6 @@ async function readyUntil(port: number, pred: (r: { code: number; body: Ready })
 
 describe(`backing stores going down and coming back (${shape})`, () => {
   let s: ShapeEnv;
-  let server: ServerProcess;
   const proxies: TcpProxy[] = [];
 
   before(async () => {
