@@ -12,6 +12,8 @@
  * before validation, and they are never logged or printed.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DnsConfigSchema } from './sections/dns.js';
+import { EmailAuthConfigSchema } from './sections/emailauth.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -130,6 +132,8 @@ export const ConfigSchema = Type.Object(
       { servers: Type.Array(Type.String({ minLength: 1 }), { default: ['nats://127.0.0.1:4222'], description: 'NATS server URLs (used when a backend is `nats`).' }) },
       { additionalProperties: false, default: {} },
     ),
+    dns: DnsConfigSchema,
+    emailauth: EmailAuthConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(
