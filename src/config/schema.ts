@@ -14,6 +14,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DnsConfigSchema } from './sections/dns.js';
 import { EmailAuthConfigSchema } from './sections/emailauth.js';
+import { SpamConfigSchema } from './sections/spam.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -134,6 +135,7 @@ export const ConfigSchema = Type.Object(
     ),
     dns: DnsConfigSchema,
     emailauth: EmailAuthConfigSchema,
+    spam: SpamConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(
