@@ -15,6 +15,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DnsConfigSchema } from './sections/dns.js';
 import { EmailAuthConfigSchema } from './sections/emailauth.js';
 import { SpamConfigSchema } from './sections/spam.js';
+import { SmtpConfigSchema } from './sections/smtp.js';
+import { TlsConfigSchema } from './sections/tls.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -133,6 +135,8 @@ export const ConfigSchema = Type.Object(
       { servers: Type.Array(Type.String({ minLength: 1 }), { default: ['nats://127.0.0.1:4222'], description: 'NATS server URLs (used when a backend is `nats`).' }) },
       { additionalProperties: false, default: {} },
     ),
+    smtp: SmtpConfigSchema,
+    tls: TlsConfigSchema,
     dns: DnsConfigSchema,
     emailauth: EmailAuthConfigSchema,
     spam: SpamConfigSchema,

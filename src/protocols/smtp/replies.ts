@@ -27,9 +27,11 @@ export const REPLIES = Object.freeze({
   TOO_MANY_RECIPIENTS: r(452, '4.5.3', 'Too many recipients'),
   MAILBOX_FULL: r(452, '4.2.2', 'Mailbox full, try again later'),
   MAILBOX_DISABLED: r(550, '5.2.1', 'Mailbox disabled, not accepting messages'),
+  RCPT_BAD_SYNTAX: r(553, '5.1.3', 'Bad destination mailbox address syntax'),
 
   // Size and syntax (RFC 1870 for SIZE)
   MESSAGE_TOO_BIG: r(552, '5.3.4', 'Message size exceeds fixed maximum message size'),
+  HEADER_TOO_BIG: r(552, '5.3.4', 'Message header section exceeds the maximum size'),
   LINE_TOO_LONG: r(500, '5.5.2', 'Line too long'),
   SYNTAX_ERROR: r(501, '5.5.4', 'Syntax error in parameters or arguments'),
   BAD_SEQUENCE: r(503, '5.5.1', 'Bad sequence of commands'),

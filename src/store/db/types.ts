@@ -204,6 +204,20 @@ export interface MessageTextRowidTable {
   fts_rowid: number;
 }
 
+/**
+ * Failed-login counters of the lockout (migration 0007, src/security/lockout.ts). `key` is
+ * `account:<login>` or `ip:<client address or IPv6 /64>`.
+ */
+export interface AuthFailuresTable {
+  key: string;
+  /** Failures since window_started_at. */
+  failures: number;
+  window_started_at: number;
+  /** Set when failures reached the maximum: no login for this key before then. */
+  locked_until: number | null;
+  updated_at: number;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -219,4 +233,5 @@ export interface DB {
   queue_jobs: QueueJobsTable;
   audit_log: AuditLogTable;
   mairust_migrations: MigrationsTable;
+  auth_failures: AuthFailuresTable;
 }
