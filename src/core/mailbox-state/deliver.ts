@@ -68,59 +68,79 @@ async function resolveTarget(ctx: Ctx, trx: Tx, scope: Scope, tenantId: string, 
 
 export async function deliver(ctx: Ctx, scope: Scope, messageId: string, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
   if (targets.length === 0) return [];
-  if (targets.length > MAX_DELIVERY_TARGETS) throw new LimitExceededError('delivery targets per call', MAX_DELIVERY_TARGETS);
-  // Validate every flag before touching the database: a bad keyword fails the call, not half of it.
-  const flagSets: FlagSet[] = targets.map((t) => classifyFlags(t.flags ?? [], t.keywords ?? []));
-
-  const { results, events } = await writeTransaction(ctx.db, async (trx) => {
-    const message = await readMessageRow(trx, scope, messageId);
-    const size = Number(message.size);
-    const folders: FolderRow[] = [];
-    for (const target of targets) folders.push(await resolveTarget(ctx, trx, scope, message.tenant_id, target));
-
-    // Allocate per folder in ascending id order (the lock order in db.ts), all UIDs of a folder at once.
-    const countByFolder = new Map<string, number>();
-    for (const f of folders) countByFolder.set(f.id, (countByFolder.get(f.id) ?? 0) + 1);
-    const next = new Map<string, { uid: number; modseq: number; uidValidity: number }>();
-    const events: ChangeEvent[] = [];
-    for (const folderId of [...countByFolder.keys()].sort()) {
-      const n = countByFolder.get(folderId)!;
-      const a = await allocate(trx, folderId, n, n);
-      next.set(folderId, { uid: a.firstUid, modseq: a.firstModseq, uidValidity: a.uidValidity });
-      const f = folders.find((x) => x.id === folderId)!;
-      events.push({ tenantId: f.tenant_id, mailboxId: f.mailbox_id, folderId, kind: 'append', modseq: a.highestModseq });
-    }
-
-    const rows: EntryRow[] = [];
-    const results: DeliveryResult[] = [];
-    const usage = new Map<string, number>();
-    folders.forEach((f, i) => {
-      const slot = next.get(f.id)!;
-      const uid = slot.uid++;
-      const modseq = slot.modseq++;
-      rows.push({
-        id: newId(),
-        tenant_id: f.tenant_id,
-        mailbox_id: f.mailbox_id,
-        folder_id: f.id,
-        message_id: message.id,
-        uid,
-        modseq,
-        flags_json: JSON.stringify(flagSets[i].flags),
-        keywords_json: JSON.stringify(flagSets[i].keywords),
-        internal_date: targets[i].internalDate ?? Number(message.received_at),
-        size,
-        deleted_at: null,
-      });
-      results.push({ mailboxId: f.mailbox_id, folderId: f.id, uid, modseq, uidValidity: slot.uidValidity });
-      usage.set(f.mailbox_id, (usage.get(f.mailbox_id) ?? 0) + size);
-    });
-    await insertEntries(trx, rows);
-    await applyUsage(ctx, trx, message.tenant_id, usage);
-    return { results, events };
-  });
+  const flagSets = checkTargets(targets);
+  const { results, events } = await writeTransaction(ctx.db, (trx) => deliverWithin(ctx, trx, scope, messageId, targets, flagSets));
   await publishAll(ctx, events);
   return results;
+}
+
+/**
+ * Validates a target list before any database work: its size, and every flag (a bad keyword fails
+ * the call, not half of it). Returns the classified flags, one set per target.
+ */
+export function checkTargets(targets: DeliveryTarget[]): FlagSet[] {
+  if (targets.length > MAX_DELIVERY_TARGETS) throw new LimitExceededError('delivery targets per call', MAX_DELIVERY_TARGETS);
+  return targets.map((t) => classifyFlags(t.flags ?? [], t.keywords ?? []));
+}
+
+/**
+ * The work of deliver() inside the caller's write transaction `trx` (deliver() and
+ * storeAndDeliver() share it). Returns the change events for the caller to publish after commit.
+ */
+export async function deliverWithin(
+  ctx: Ctx,
+  trx: Tx,
+  scope: Scope,
+  messageId: string,
+  targets: DeliveryTarget[],
+  flagSets: FlagSet[],
+): Promise<{ results: DeliveryResult[]; events: ChangeEvent[] }> {
+  if (targets.length === 0) return { results: [], events: [] };
+  const message = await readMessageRow(trx, scope, messageId);
+  const size = Number(message.size);
+  const folders: FolderRow[] = [];
+  for (const target of targets) folders.push(await resolveTarget(ctx, trx, scope, message.tenant_id, target));
+
+  // Allocate per folder in ascending id order (the lock order in db.ts), all UIDs of a folder at once.
+  const countByFolder = new Map<string, number>();
+  for (const f of folders) countByFolder.set(f.id, (countByFolder.get(f.id) ?? 0) + 1);
+  const next = new Map<string, { uid: number; modseq: number; uidValidity: number }>();
+  const events: ChangeEvent[] = [];
+  for (const folderId of [...countByFolder.keys()].sort()) {
+    const n = countByFolder.get(folderId)!;
+    const a = await allocate(trx, folderId, n, n);
+    next.set(folderId, { uid: a.firstUid, modseq: a.firstModseq, uidValidity: a.uidValidity });
+    const f = folders.find((x) => x.id === folderId)!;
+    events.push({ tenantId: f.tenant_id, mailboxId: f.mailbox_id, folderId, kind: 'append', modseq: a.highestModseq });
+  }
+
+  const rows: EntryRow[] = [];
+  const results: DeliveryResult[] = [];
+  const usage = new Map<string, number>();
+  folders.forEach((f, i) => {
+    const slot = next.get(f.id)!;
+    const uid = slot.uid++;
+    const modseq = slot.modseq++;
+    rows.push({
+      id: newId(),
+      tenant_id: f.tenant_id,
+      mailbox_id: f.mailbox_id,
+      folder_id: f.id,
+      message_id: message.id,
+      uid,
+      modseq,
+      flags_json: JSON.stringify(flagSets[i].flags),
+      keywords_json: JSON.stringify(flagSets[i].keywords),
+      internal_date: targets[i].internalDate ?? Number(message.received_at),
+      size,
+      deleted_at: null,
+    });
+    results.push({ mailboxId: f.mailbox_id, folderId: f.id, uid, modseq, uidValidity: slot.uidValidity });
+    usage.set(f.mailbox_id, (usage.get(f.mailbox_id) ?? 0) + size);
+  });
+  await insertEntries(trx, rows);
+  await applyUsage(ctx, trx, message.tenant_id, usage);
+  return { results, events };
 }
 
 /**

@@ -44,7 +44,7 @@ function clean(value: string | null): string | null {
   return value === null ? null : value.replaceAll('\u0000', '');
 }
 
-function messageRow(id: string, tenantId: string, stored: { key: string; size: number; sha256: string }, meta: MessageMeta, input: StoreInput): MessagesTable {
+export function messageRow(id: string, tenantId: string, stored: { key: string; size: number; sha256: string }, meta: MessageMeta, input: Omit<StoreInput, 'raw' | 'meta'>): MessagesTable {
   const at = now();
   return {
     id,
@@ -62,7 +62,7 @@ function messageRow(id: string, tenantId: string, stored: { key: string; size: n
     preview: clean(meta.preview),
     has_attachments: meta.hasAttachments ? 1 : 0,
     attachments_json: JSON.stringify(meta.attachments),
-    structure_json: null,
+    structure_json: input.structureJson ?? null,
     auth_results: clean(input.authResults ?? null),
     spam_score: input.spamScore ?? null,
     thread_id: null,

@@ -21,6 +21,7 @@ import { deleteMessages, expunge } from './expunge.js';
 import { deleteFolder, renameFolder, setSubscribed } from './folder-changes.js';
 import { createDefaultFolders, createFolder, findFolder, findSpecialFolder, getFolder, listFolders } from './folders.js';
 import { setFlags } from './flags.js';
+import { storeAndDeliver } from './store-deliver.js';
 import { discardMessage, getMessage, openMessage, storeMessage } from './messages.js';
 import { checkQuota, getQuota, getTenantQuota, tenantStorageLimitFromRow } from './quota.js';
 import type {
@@ -39,6 +40,8 @@ import type {
   MessageInfo,
   Quota,
   SetFlagsResult,
+  StoreAndDeliverInput,
+  StoreAndDeliverResult,
   StoreInput,
   StoredMessage,
 } from './types.js';
@@ -96,6 +99,13 @@ export class MailboxStateService {
   /** One transaction for all targets; QuotaExceededError writes nothing. */
   deliver(scope: Scope, messageId: string, targets: DeliveryTarget[]): Promise<DeliveryResult[]> {
     return deliver(this.ctx, scope, messageId, targets);
+  }
+  /**
+   * Over a blob the caller already stored: message row + entries (+ the caller's `inTransaction`
+   * work, e.g. a queue job) in one transaction. Never deletes the blob (it may back other tenants' rows).
+   */
+  storeAndDeliver(scope: Scope, input: StoreAndDeliverInput): Promise<StoreAndDeliverResult> {
+    return storeAndDeliver(this.ctx, scope, input);
   }
   /** Removes a stored message no entry points at (after a failed deliver); false when entries exist. */
   discardMessage(scope: Scope, messageId: string): Promise<boolean> {

@@ -7,6 +7,8 @@
  * callers that show them as tags (REST, web UI).
  */
 import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../store/db/types.js';
 import type { Logger } from 'pino';
 import type { Database } from '../../store/db/database.js';
 import type { BlobStore } from '../../store/blob/blob-store.js';
@@ -85,6 +87,36 @@ export interface StoreInput {
   /** The Authentication-Results header value (SPF/DKIM/DMARC) computed by the pipeline. */
   authResults?: string;
   spamScore?: number;
+  /** MIME structure with byte offsets into the stored bytes (JSON of src/mail/mime's MimeStructure). */
+  structureJson?: string;
+}
+
+/**
+ * storeAndDeliver: a blob the caller already stored (durably) becomes a message row of the scope's
+ * tenant, delivered to `targets`, in one transaction. One blob may back the rows of several
+ * tenants (one SMTP message to recipients in different tenants, SPEC §3.1 step 6), so this never
+ * deletes the blob: the caller owns it.
+ */
+export interface StoreAndDeliverInput {
+  blob: { key: string; size: number; sha256: string };
+  /** Metadata of the stored bytes (the pipeline extracts it once for every tenant). */
+  meta: MessageMeta;
+  structureJson?: string;
+  receivedAt?: number;
+  authResults?: string;
+  spamScore?: number;
+  /** May be empty: the row alone (e.g. mail that is only relayed, referenced by a queue job). */
+  targets: DeliveryTarget[];
+  /**
+   * Runs inside the same transaction after the rows are written, e.g. `queue.enqueueIn(trx, …)`,
+   * so jobs that refer to the message commit or roll back with it. Must use `trx` only.
+   */
+  inTransaction?: (trx: Kysely<DB>, messageId: string) => Promise<void>;
+}
+
+export interface StoreAndDeliverResult {
+  messageId: string;
+  results: DeliveryResult[];
 }
 
 export interface StoredMessage {

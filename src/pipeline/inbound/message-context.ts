@@ -1,0 +1,88 @@
+/**
+ * The state of one message on its way through the inbound stages (stages.ts). Each stage reads
+ * what earlier ones left and adds its own part; nothing here touches storage.
+ */
+import type { Readable } from 'node:stream';
+import type { Envelope, SmtpSessionInfo } from './contract.js';
+import type { HeaderBlock } from './header-block.js';
+import type { SpooledMessage } from './spool.js';
+
+/** Where a local recipient's copy goes, as a pre_delivery hook may choose it (SPEC §3.1 step 5). */
+export interface DeliveryChoice {
+  /** A folder name; unknown names fall back to INBOX (mailbox-state "implicit keep"). */
+  folderName?: string;
+  flags?: string[];
+  keywords?: string[];
+}
+
+export interface SpamOutcome {
+  score: number;
+  requiredScore: number;
+  action: string;
+  source: string;
+}
+
+export interface CommitOutcome {
+  /** One stored message row per tenant that got a copy. */
+  messageIds: string[];
+  tenantIds: string[];
+  /** Local mailboxes that received the message. */
+  delivered: number;
+  /** Local mailboxes skipped because they were over quota at commit (see commit.ts). */
+  overQuota: number;
+  /** The outbound job of a submission with remote recipients. */
+  outboundJobId: string | null;
+  /** Size of the stored message (with the prepended fields). */
+  storedSize: number;
+}
+
+export interface InboundMessage {
+  readonly session: SmtpSessionInfo;
+  readonly envelope: Envelope;
+  /** The DATA stream; consumed by the first stage. */
+  readonly data: Readable;
+  /** Our id for this message: the Received ID clause and `queue_id` in the log. */
+  readonly queueId: string;
+  readonly receivedAt: Date;
+  /** The received bytes (set by the `data` stage). */
+  source?: SpooledMessage;
+  /** The header section of `source` (set by the `header-checks` stage). */
+  headers?: HeaderBlock;
+  /** Byte ranges of `source` left out of the stored message (forged Authentication-Results). */
+  dropRanges: [number, number][];
+  /** Complete header fields (CRLF-terminated) stored above the original header, in this order. */
+  prepend: { received: string; authResults: string; spam: string };
+  /** The Authentication-Results value for the messages.auth_results column. */
+  authResults: string | null;
+  /** DMARC disposition (SPEC §3.1 step 3). */
+  disposition: 'accept' | 'quarantine' | 'reject';
+  spam: SpamOutcome | null;
+  /** File every local copy into the recipient's Junk folder (spam or DMARC quarantine). */
+  junk: boolean;
+  /** Per local mailbox id: a pre_delivery hook's choice. */
+  choices: Map<string, DeliveryChoice>;
+  /** Set by the `commit` stage. */
+  committed?: CommitOutcome;
+}
+
+export function newInboundMessage(session: SmtpSessionInfo, envelope: Envelope, data: Readable, queueId: string, receivedAt = new Date()): InboundMessage {
+  return {
+    session,
+    envelope,
+    data,
+    queueId,
+    receivedAt,
+    dropRanges: [],
+    prepend: { received: '', authResults: '', spam: '' },
+    authResults: null,
+    disposition: 'accept',
+    spam: null,
+    junk: false,
+    choices: new Map(),
+  };
+}
+
+/** The prepended fields in storage order: Received first (newest trace on top, RFC 5321 §4.4). */
+export function prependedText(msg: InboundMessage): string {
+  return msg.prepend.received + msg.prepend.authResults + msg.prepend.spam;
+}
