@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { openDatabase, type Database } from '../store/db/database.js';
+import { createResolver, type DnsResolver } from '../dns/index.js';
 import { migrateUp } from '../store/db/migrator.js';
 import { createBlobStore, type BlobStore } from '../store/blob/index.js';
 import { createChangeBus } from '../store/events/index.js';
@@ -48,6 +49,8 @@ export interface AppContext {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly db: Database;
+  /** Every DNS lookup goes through this resolver (configurable servers: tests use a loopback DNS). */
+  readonly resolver: DnsResolver;
   readonly blobs: BlobStore;
   readonly bus: ChangeBus;
   readonly queue: DatabaseQueue & Queue;
@@ -147,6 +150,7 @@ export async function openApp(opts: OpenOptions = {}): Promise<AppContext> {
       logger,
       metrics,
       db,
+      resolver: createResolver(config.dns),
       blobs,
       bus,
       queue,

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { purgeDeleted } from '../core/mailbox-state/purge.js';
+import { Lockout } from '../security/lockout.js';
 import type { AppContext } from './context.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
@@ -24,6 +25,7 @@ export function startMaintenance(app: AppContext, config: () => Config): Mainten
       { defaultRetentionDays: config().retention.deleted_messages_days },
     );
     await app.queue.purgeDone(DONE_JOB_RETENTION_MS);
+    await new Lockout(app.db).prune();
     log.info(result, 'purge round finished');
   });
 

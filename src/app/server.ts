@@ -14,6 +14,7 @@ import { createHttpServer } from '../http/server.js';
 import { openApp, type AppContext, type OpenOptions } from './context.js';
 import { bootstrapSuperAdmin } from './bootstrap.js';
 import { startMaintenance, type Maintenance } from './maintenance.js';
+import { startMailListeners, type MailListeners } from './mail-listeners.js';
 
 export interface RunningServer {
   app: AppContext;
@@ -36,6 +37,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   const config = app.config; // start-time values: listeners, storage, shutdown limits
   let http: FastifyInstance | undefined;
   let maintenance: Maintenance | undefined;
+  let mail: MailListeners | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -66,11 +68,12 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     const addr = http.server.address();
     const httpAddress = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : `${host}:${port}`;
 
+    mail = await startMailListeners(app);
     maintenance = startMaintenance(app, () => app.config);
 
     mkdirSync(config.server.data_dir, { recursive: true });
     writeFileSync(pidFilePath(config), `${process.pid}\n`);
-    log.info({ http: httpAddress, database: app.db.safeUrl, storage: config.storage.backend, node_id: app.nodeId }, 'MaiRust is ready');
+    log.info({ http: httpAddress, smtp: mail.ports, database: app.db.safeUrl, storage: config.storage.backend, node_id: app.nodeId }, 'MaiRust is ready');
 
     let stopping: Promise<void> | undefined;
     const server: RunningServer = {
@@ -86,6 +89,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           defaultBackoffSeconds: next.queue.default_backoff_seconds,
           defaultMaxAttempts: next.queue.default_max_attempts,
         });
+        // Certificates are re-read on every reload (renewed files, same paths).
+        await mail!.reloadTls().catch((err) => log.error({ err: { message: (err as Error).message } }, 'TLS reload failed; keeping the current certificate'));
         // Keys that need a restart keep their running value, so the process never runs half-changed.
         app.updateConfig(applyReloadable(app.config, next, diff.reloadable));
         log.info({ applied: diff.reloadable, restart_required: diff.restartRequired }, 'configuration reloaded');
@@ -99,7 +104,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           //    in-flight HTTP requests finish.
           health.setDraining(true);
           await http!.close();
-          // 2. (SMTP/IMAP listeners, when present, get shutdown.smtp_drain_seconds here.)
+          // 2. SMTP sessions finish their transaction (≤ shutdown.smtp_drain_seconds), then 421.
+          await mail?.close(app.config.shutdown.smtp_drain_seconds * 1000);
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
@@ -131,6 +137,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     return server;
   } catch (err) {
     maintenance?.stop();
+    await mail?.close(0).catch(() => {});
     await http?.close().catch(() => {});
     await app.close();
     throw err;

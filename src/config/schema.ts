@@ -17,6 +17,7 @@ import { EmailAuthConfigSchema } from './sections/emailauth.js';
 import { SpamConfigSchema } from './sections/spam.js';
 import { SmtpConfigSchema } from './sections/smtp.js';
 import { TlsConfigSchema } from './sections/tls.js';
+import { InboundConfigSchema } from './sections/inbound.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -136,6 +137,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     smtp: SmtpConfigSchema,
+    inbound: InboundConfigSchema,
     tls: TlsConfigSchema,
     dns: DnsConfigSchema,
     emailauth: EmailAuthConfigSchema,

@@ -27,21 +27,26 @@ export interface ShapeEnv {
   env: Record<string, string>;
   dataDir: string;
   httpPort: number;
+  smtpPorts: { smtp: number; submission: number; smtps: number };
   db?: TestDatabase;
   cleanup(): Promise<void>;
 }
 
 /**
  * Environment for a server of the current shape: a fresh data dir (embedded) or a fresh PostgreSQL
- * database and S3 bucket (cluster), and a free HTTP port. Other listeners are not started by
- * `serve` yet; their ports are still moved off the defaults to keep parallel tests apart.
+ * database and S3 bucket (cluster), and free ports for HTTP and the SMTP listeners, so parallel
+ * test files never collide.
  */
 export async function shapeEnv(): Promise<ShapeEnv> {
   const dir = tempDir('mairust-e2e-');
   const httpPort = await freePort();
+  const smtpPorts = { smtp: await freePort(), submission: await freePort(), smtps: await freePort() };
   const env: Record<string, string> = {
     MAIRUST_DATA_DIR: dir.path,
     MAIRUST__LISTENERS__HTTP__PORT: String(httpPort),
+    MAIRUST__LISTENERS__SMTP__PORT: String(smtpPorts.smtp),
+    MAIRUST__LISTENERS__SUBMISSION__PORT: String(smtpPorts.submission),
+    MAIRUST__LISTENERS__SMTPS__PORT: String(smtpPorts.smtps),
     MAIRUST_CONFIG: `${dir.path}/config.yaml`,
   };
   // An empty config file: the tests write settings into it when they need some.
@@ -66,6 +71,7 @@ export async function shapeEnv(): Promise<ShapeEnv> {
     env,
     dataDir: dir.path,
     httpPort,
+    smtpPorts,
     db,
     cleanup: async () => {
       dir.remove();
