@@ -5,6 +5,7 @@
 #   test/integration  run twice: embedded shape (SQLite + fs) and cluster shape (PostgreSQL + S3)
 #   test/e2e          whole-process tests (the CLI, `mairust serve`), also run in both shapes
 #
+# Peers (swaks, smtp-source, rspamd) are installed and started when missing.
 # The cluster shape needs PostgreSQL (MAIRUST_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres)
 # and an S3 server; when MAIRUST_S3_ENDPOINT is not set this script installs and starts the local
 # Swift server (scripts/s3/). It never skips a shape silently: MAIRUST_TEST_SHAPES=embedded must be
@@ -37,6 +38,15 @@ run_suite() {
   total_fail=$((total_fail + ${f:-0}))
   if [ "$rc" -ne 0 ]; then status=1; [ "${f:-0}" -eq 0 ] && total_fail=$((total_fail + 1)); fi
 }
+
+# Real peers the tests talk to (Debian packages; installing needs root): swaks, smtp-source, openssl,
+# and rspamd with its loopback DNS. Nothing is mocked, so a missing peer is installed, not skipped.
+command -v swaks >/dev/null 2>&1 && command -v smtp-source >/dev/null 2>&1 || bash scripts/peers/install-smtp-peers.sh
+if [ -z "${MAIRUST_RSPAMD_URL:-}" ]; then
+  bash scripts/rspamd/install.sh && eval "$(bash scripts/rspamd/start.sh)" && export MAIRUST_RSPAMD_URL || {
+    echo "error: could not start rspamd for the spam tests" >&2; status=1; total_fail=$((total_fail + 1))
+  }
+fi
 
 run_suite unit test/unit
 
