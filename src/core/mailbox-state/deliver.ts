@@ -19,7 +19,8 @@ import { INBOX, normaliseFolderName } from './folder-names.js';
 import { createDefaultFolders } from './folders.js';
 import { MAX_DELIVERY_TARGETS } from './limits.js';
 import { allocate } from './allocate.js';
-import { readMessageRow, discardMessage, storeMessage } from './messages.js';
+import { readMessageRow, putMessageBlob } from './messages.js';
+import { storeAndDeliver } from './store-deliver.js';
 import { applyUsage, checkQuota } from './quota.js';
 import type { AppendOptions, DeliveryResult, DeliveryTarget } from './types.js';
 
@@ -161,14 +162,18 @@ export async function append(
   classifyFlags(opts.flags ?? [], opts.keywords ?? []);
   const owner = tenantScope(folder.tenant_id);
   if (Buffer.isBuffer(raw)) await checkQuota(ctx, owner, mailboxId, raw.length);
-  const stored = await storeMessage(ctx, owner, { raw });
+  // The blob first (durable), then the message row and its folder entry in ONE transaction, so a
+  // crash can leave at most an orphan blob — never a message row that no folder entry reaches.
+  const { blob, meta } = await putMessageBlob(ctx, { raw });
   try {
-    const [result] = await deliver(ctx, owner, stored.id, [
-      { mailboxId, folderId, flags: opts.flags, keywords: opts.keywords, internalDate: opts.internalDate },
-    ]);
-    return { ...result, messageId: stored.id, size: stored.size };
+    const { messageId, results } = await storeAndDeliver(ctx, owner, {
+      blob,
+      meta,
+      targets: [{ mailboxId, folderId, flags: opts.flags, keywords: opts.keywords, internalDate: opts.internalDate }],
+    });
+    return { ...results[0], messageId, size: blob.size };
   } catch (err) {
-    await discardMessage(ctx, owner, stored.id).catch((e) => ctx.logger?.warn({ err: e, messageId: stored.id }, 'failed append not cleaned up'));
+    await ctx.blobs.delete(blob.key).catch((e) => ctx.logger?.warn({ err: e, key: blob.key }, 'blob of a failed append not removed'));
     throw err;
   }
 }

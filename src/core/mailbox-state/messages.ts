@@ -71,33 +71,48 @@ export function messageRow(id: string, tenantId: string, stored: { key: string; 
   };
 }
 
+/**
+ * Writes the message bytes as a new blob (durable when it resolves) and extracts the metadata the
+ * rows need. No database work: callers commit rows in their own transaction, and delete the blob
+ * if that fails.
+ */
+export async function putMessageBlob(ctx: Ctx, input: Pick<StoreInput, 'raw' | 'meta'>): Promise<{ blob: { key: string; size: number; sha256: string }; meta: MessageMeta }> {
+  const extractOpts = ctx.previewBytes ? { previewBytes: ctx.previewBytes } : undefined;
+  let meta = input.meta;
+  if (!meta && Buffer.isBuffer(input.raw)) meta = await extractMessageMeta(input.raw, extractOpts);
+  const key = newBlobKey('msg');
+  const kept: Buffer[] = [];
+  const body = meta || Buffer.isBuffer(input.raw) ? input.raw : teeInto(input.raw, kept);
+  const put = await ctx.blobs.put(key, body);
+  try {
+    if (!meta) meta = await extractMessageMeta(Buffer.concat(kept), extractOpts);
+  } catch (err) {
+    await ctx.blobs.delete(key).catch(() => {});
+    throw err;
+  }
+  return { blob: { key, size: put.size, sha256: put.sha256 }, meta };
+}
+
 export async function storeMessage(ctx: Ctx, scope: Scope, input: StoreInput): Promise<StoredMessage> {
   const tenantId = tenantOf(scope, 'storeMessage');
   const tenant = await stateDb(ctx.db).selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
   if (!tenant) throw new NotFoundError('tenant', tenantId);
 
   const extractOpts = ctx.previewBytes ? { previewBytes: ctx.previewBytes } : undefined;
-  let meta = input.meta;
-  if (!meta && Buffer.isBuffer(input.raw)) meta = await extractMessageMeta(input.raw, extractOpts);
-
-  const key = newBlobKey('msg');
-  const kept: Buffer[] = [];
-  const body = meta || Buffer.isBuffer(input.raw) ? input.raw : teeInto(input.raw, kept);
-  const put = await ctx.blobs.put(key, body);
+  const { blob, meta } = await putMessageBlob(ctx, input);
   const id = newId();
   try {
-    if (!meta) meta = await extractMessageMeta(Buffer.concat(kept), extractOpts);
-    const row = messageRow(id, tenantId, put, meta, input);
+    const row = messageRow(id, tenantId, blob, meta, input);
     const indexRow = textIndexRowFromMeta(id, tenantId, meta);
     await writeTransaction(ctx.db, async (t) => {
       await t.insertInto('messages').values(row).execute();
       await writeTextIndex(baseDb(t), ctx.db.dialect, indexRow);
     });
   } catch (err) {
-    await ctx.blobs.delete(key).catch((e) => ctx.logger?.warn({ err: e, key }, 'blob of a failed store not removed'));
+    await ctx.blobs.delete(blob.key).catch((e) => ctx.logger?.warn({ err: e, key: blob.key }, 'blob of a failed store not removed'));
     throw err;
   }
-  return { id, blobKey: key, size: put.size, sha256: put.sha256 };
+  return { id, blobKey: blob.key, size: blob.size, sha256: blob.sha256 };
 }
 
 /**
