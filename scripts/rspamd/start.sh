@@ -53,7 +53,37 @@ pid_alive() {
   [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$name"
 }
 
+# The loopback DNS that rspamd is configured to use. Checked on every call, also when rspamd itself
+# already answers: an rspamd whose resolver is gone makes every check wait for DNS timeouts.
+ensure_dns() {
+  mkdir -p "$DIR/run" "$DIR/log"
+  if ! pid_alive "$DIR/run/dnsmasq.pid" dnsmasq; then
+    # A real DNS server with one small test zone and nothing else: every other name is answered
+    # NXDOMAIN at once (`--address=/#/` with no address), so lookups end in ~1 ms with "no record"
+    # instead of a timeout. The zone (TEST-NET-1 address, RFC 5737) is a well-configured sender:
+    #   mail.example.com  A 192.0.2.10 (and the PTR back)     example.com  MX 10 mail.example.com
+    #   example.com       TXT "v=spf1 ip4:192.0.2.10 -all"   _dmarc.example.com  TXT "v=DMARC1; p=none"
+    # test/unit/spam-rspamd.test.ts relies on it (SPF pass/fail by client IP, HELO that resolves).
+    user_opt=()
+    if [[ "$(id -u)" == "0" ]]; then user_opt=(--user=nobody); fi
+    # setsid: its own session, so it outlives the shell (and process group) that started it.
+    setsid dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
+      --listen-address=127.0.0.1 --bind-interfaces --port="$DNS_STUB_PORT" --local-ttl=60 \
+      --host-record=mail.example.com,192.0.2.10 \
+      --mx-host=example.com,mail.example.com,10 \
+      --txt-record=example.com,"v=spf1 ip4:192.0.2.10 -all" \
+      --txt-record=_dmarc.example.com,"v=DMARC1; p=none" \
+      --address=/#/ \
+      --pid-file= --log-facility="$DIR/log/dnsmasq.log" "${user_opt[@]}" \
+      >"$DIR/log/dnsmasq.out" 2>&1 </dev/null &
+    echo $! >"$DIR/run/dnsmasq.pid"
+    sleep 0.2
+    pid_alive "$DIR/run/dnsmasq.pid" dnsmasq || { log "dnsmasq did not start:"; cat "$DIR/log/dnsmasq.out" >&2; exit 1; }
+  fi
+}
+
 if ping_ok; then
+  [[ -n $DNS ]] || ensure_dns
   echo "MAIRUST_RSPAMD_URL=${URL}"
   exit 0
 fi
@@ -80,28 +110,7 @@ cp "$HERE/local.d/"* "$CONF/local.d/"
 # --- resolver -------------------------------------------------------------------------------
 if [[ -z $DNS ]]; then
   DNS="127.0.0.1:${DNS_STUB_PORT}"
-  if ! pid_alive "$DIR/run/dnsmasq.pid" dnsmasq; then
-    # A real DNS server with one small test zone and nothing else: every other name is answered
-    # NXDOMAIN at once (`--address=/#/` with no address), so lookups end in ~1 ms with "no record"
-    # instead of a timeout. The zone (TEST-NET-1 address, RFC 5737) is a well-configured sender:
-    #   mail.example.com  A 192.0.2.10 (and the PTR back)     example.com  MX 10 mail.example.com
-    #   example.com       TXT "v=spf1 ip4:192.0.2.10 -all"   _dmarc.example.com  TXT "v=DMARC1; p=none"
-    # test/unit/spam-rspamd.test.ts relies on it (SPF pass/fail by client IP, HELO that resolves).
-    user_opt=()
-    if [[ "$(id -u)" == "0" ]]; then user_opt=(--user=nobody); fi
-    dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll \
-      --listen-address=127.0.0.1 --bind-interfaces --port="$DNS_STUB_PORT" --local-ttl=60 \
-      --host-record=mail.example.com,192.0.2.10 \
-      --mx-host=example.com,mail.example.com,10 \
-      --txt-record=example.com,"v=spf1 ip4:192.0.2.10 -all" \
-      --txt-record=_dmarc.example.com,"v=DMARC1; p=none" \
-      --address=/#/ \
-      --pid-file= --log-facility="$DIR/log/dnsmasq.log" "${user_opt[@]}" \
-      >"$DIR/log/dnsmasq.out" 2>&1 </dev/null &
-    echo $! >"$DIR/run/dnsmasq.pid"
-    sleep 0.2
-    pid_alive "$DIR/run/dnsmasq.pid" dnsmasq || { log "dnsmasq did not start:"; cat "$DIR/log/dnsmasq.out" >&2; exit 1; }
-  fi
+  ensure_dns
 elif [[ $DNS =~ ^[0-9]+$ ]]; then
   DNS="127.0.0.1:${DNS}"
 fi
