@@ -57,11 +57,12 @@ describe('SMTP submission listener (587, STARTTLS)', () => {
   test('before TLS: STARTTLS offered, AUTH neither advertised nor accepted, MAIL needs AUTH', async () => {
     const c = await SmtpWire.connect(sub.port);
     try {
-      assert.equal((await c.reply()).line, `220 ${TEST_HOSTNAME} ESMTP`);
+      assert.equal((await c.reply()).line, `220 ${TEST_HOSTNAME} ESMTP MaiRust`);
       const { extensions } = await c.ehlo();
-      assert.deepEqual(extensions, ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'STARTTLS', 'SIZE 26214400']);
-      // smtp-server answers a command it is told to hide as unknown (ADR 0007: not 538).
-      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '500 Error: command not recognized');
+      assert.deepEqual(extensions, ['PIPELINING', 'SIZE 26214400', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING', 'STARTTLS']);
+      // Not advertised and refused before TLS (RFC 4954 §4, SPEC §2), whatever the mechanism.
+      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '538 5.7.11 Encryption required for requested authentication mechanism');
+      assert.equal((await c.command('AUTH LOGIN')).line, '538 5.7.11 Encryption required for requested authentication mechanism');
       assert.equal((await c.command('MAIL FROM:<alice@example.test>')).line, '530 5.7.0 Authentication required');
     } finally {
       c.destroy();
@@ -74,12 +75,24 @@ describe('SMTP submission listener (587, STARTTLS)', () => {
     try {
       await c.reply();
       await c.ehlo();
-      assert.equal((await c.startTls()).line, '220 Ready to start TLS');
+      assert.equal((await c.startTls()).line, '220 2.0.0 Ready to start TLS');
+      // RFC 3207 §4.2: the session starts over, EHLO is needed again.
+      assert.equal((await c.command('AUTH PLAIN')).line, '503 5.5.1 Send EHLO or HELO first');
       const { extensions } = await c.ehlo();
-      assert.deepEqual(extensions, ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'AUTH PLAIN LOGIN', 'SIZE 26214400']);
+      assert.deepEqual(extensions, ['PIPELINING', 'SIZE 26214400', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING', 'AUTH PLAIN LOGIN']);
       assert.equal((await c.command('MAIL FROM:<alice@example.test>')).line, '530 5.7.0 Authentication required');
-      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '235 Authentication successful');
-      assert.equal((await c.command('MAIL FROM:<alice@example.test>')).code, 250);
+      assert.equal((await c.command('AUTH CRAM-MD5')).line, '504 5.5.4 Unrecognized authentication type');
+      // RFC 4954 §4: `*` cancels; a response that is not base64 is refused.
+      assert.equal((await c.command('AUTH PLAIN')).line, '334 ');
+      assert.equal((await c.command('*')).line, '501 5.0.0 Authentication cancelled');
+      assert.equal((await c.command('AUTH LOGIN')).line, '334 VXNlcm5hbWU6');
+      assert.equal((await c.command('not base64!')).line, '501 5.5.2 Cannot decode the authentication response');
+      assert.equal((await c.command('AUTH PLAIN not-base64')).line, '501 5.5.2 Cannot decode the authentication response');
+      // PLAIN after an empty challenge.
+      assert.equal((await c.command('AUTH PLAIN')).line, '334 ');
+      assert.equal((await c.command(plainCredentials(ALICE, ALICE_PW))).line, '235 2.7.0 Authentication successful');
+      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '503 5.5.1 Already authenticated');
+      assert.equal((await c.command('MAIL FROM:<alice@example.test>')).line, '250 2.1.0 Sender OK');
     } finally {
       c.destroy();
     }
@@ -91,7 +104,7 @@ describe('SMTP submission listener (587, STARTTLS)', () => {
         '--to', 'friend@remote.test', '--from', ALICE, '--tls', '--auth', method, '--auth-user', ALICE, '--auth-password', ALICE_PW, '--pipeline',
       ]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /<~ {2}235 Authentication successful/);
+      assert.match(r.stdout, /<~ {2}235 2\.7\.0 Authentication successful/);
       assert.match(r.stdout, /<~ {2}250 2\.0\.0 Message accepted for delivery/);
     }
     const messages = await sub.pipeline.waitForMessages(2);
@@ -124,8 +137,8 @@ except smtplib.SMTPAuthenticationError as e:
 `;
     const r = await python(script, sub.port);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /PLAIN 235 Authentication successful/);
-    assert.match(r.stdout, /LOGIN 235 Authentication successful/);
+    assert.match(r.stdout, /PLAIN 235 2\.7\.0 Authentication successful/);
+    assert.match(r.stdout, /LOGIN 235 2\.7\.0 Authentication successful/);
     assert.match(r.stdout, /refused 535 5\.7\.8 Authentication credentials invalid/);
     const messages = await sub.pipeline.waitForMessages(2);
     assert.deepEqual(messages.map((m) => m.session.user?.id), ['user-bob', 'user-bob']);
@@ -167,7 +180,7 @@ except smtplib.SMTPAuthenticationError as e:
   test('lockout per account: 5 failures from 5 addresses lock it, even for the right password', async () => {
     for (let i = 1; i <= 5; i++) assert.equal(await authPlain(sub.port, `127.0.0.${10 + i}`, ALICE, 'wrong password'), AUTH_FAILED);
     assert.equal(await authPlain(sub.port, '127.0.0.16', ALICE, ALICE_PW), AUTH_LOCKED, 'right password, fresh address, locked account');
-    assert.equal(await authPlain(sub.port, '127.0.0.16', BOB, BOB_PW), '235 Authentication successful', 'other accounts still work');
+    assert.equal(await authPlain(sub.port, '127.0.0.16', BOB, BOB_PW), '235 2.7.0 Authentication successful', 'other accounts still work');
     // A real client sees the same: swaks from yet another address fails with 454.
     const r = await swaks(sub.port, ['--to', 'x@remote.test', '--from', ALICE, '--tls', '--auth', 'PLAIN', '--auth-user', ALICE, '--auth-password', ALICE_PW]);
     assert.notEqual(r.code, 0);
@@ -179,7 +192,7 @@ except smtplib.SMTPAuthenticationError as e:
     const accounts = ['nobody1@example.test', 'nobody2@example.test', ALICE, BOB, 'nobody3@example.test'];
     for (const account of accounts) assert.equal(await authPlain(sub.port, source, account, 'guess guess'), AUTH_FAILED);
     assert.equal(await authPlain(sub.port, source, BOB, BOB_PW), AUTH_LOCKED);
-    assert.equal(await authPlain(sub.port, '127.0.0.22', BOB, BOB_PW), '235 Authentication successful', 'the account itself is not locked');
+    assert.equal(await authPlain(sub.port, '127.0.0.22', BOB, BOB_PW), '235 2.7.0 Authentication successful', 'the account itself is not locked');
     const rows = await sub.db.db.kysely.selectFrom('auth_failures').select(['key', 'failures', 'locked_until']).where('key', '=', `ip:${source}`).execute();
     assert.equal(rows.length, 1);
     assert.equal(Number(rows[0].failures), 5);
@@ -235,7 +248,7 @@ describe('SMTP submission with the real user store', () => {
   });
 
   test('logs in with the Argon2id password; wrong and unknown logins get 535', async () => {
-    assert.equal(await authPlain(sub.port, '127.0.0.51', 'Erin@Acme.test', PASSWORD), '235 Authentication successful');
+    assert.equal(await authPlain(sub.port, '127.0.0.51', 'Erin@Acme.test', PASSWORD), '235 2.7.0 Authentication successful');
     assert.equal(await authPlain(sub.port, '127.0.0.51', 'erin@acme.test', 'not the password'), AUTH_FAILED);
     assert.equal(await authPlain(sub.port, '127.0.0.51', 'ghost@acme.test', PASSWORD), AUTH_FAILED);
   });

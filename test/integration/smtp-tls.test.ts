@@ -51,11 +51,11 @@ describe('SMTP TLS', () => {
   test('implicit TLS: greeting over TLS, AUTH offered at once, no STARTTLS', async () => {
     const c = await SmtpWire.connect(smtps.port, { tls: { ca: testCertificate().cert, servername: TEST_HOSTNAME, rejectUnauthorized: true } });
     try {
-      assert.equal((await c.reply()).line, `220 ${TEST_HOSTNAME} ESMTP`);
+      assert.equal((await c.reply()).line, `220 ${TEST_HOSTNAME} ESMTP MaiRust`);
       const { extensions } = await c.ehlo();
-      assert.deepEqual(extensions, ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'AUTH PLAIN LOGIN', 'SIZE 26214400']);
-      assert.equal((await c.command('STARTTLS')).line, '503 Error: TLS already active');
-      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '235 Authentication successful');
+      assert.deepEqual(extensions, ['PIPELINING', 'SIZE 26214400', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'CHUNKING', 'AUTH PLAIN LOGIN']);
+      assert.equal((await c.command('STARTTLS')).line, '503 5.5.1 TLS already active');
+      assert.equal((await c.command(`AUTH PLAIN ${plainCredentials(ALICE, ALICE_PW)}`)).line, '235 2.7.0 Authentication successful');
     } finally {
       c.destroy();
     }
@@ -137,6 +137,51 @@ s.quit()
     } finally {
       await strict.close();
     }
+  });
+
+  test('STARTTLS command injection: plaintext sent after STARTTLS is discarded, not run under TLS (RFC 3207 §4.2)', async () => {
+    const plain = net.connect(submission.port, '127.0.0.1');
+    await new Promise((r) => plain.once('connect', r));
+    let clear = '';
+    const onClear = (d: Buffer) => (clear += d.toString());
+    plain.on('data', onClear);
+    const until = async (re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(clear); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.match(clear, re);
+    };
+    plain.write('EHLO client.test\r\n');
+    await until(/250 STARTTLS\r\n$/);
+    // One packet: STARTTLS plus commands a man in the middle appended in clear.
+    plain.write('STARTTLS\r\nRSET\r\nMAIL FROM:<mallory@remote.test>\r\n');
+    await until(/220 2\.0\.0 Ready to start TLS\r\n$/);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.match(clear, /220 2\.0\.0 Ready to start TLS\r\n$/, 'nothing answered in clear after the 220');
+    plain.off('data', onClear);
+    const secure = tls.connect({ socket: plain, rejectUnauthorized: false });
+    await new Promise((r) => secure.once('secureConnect', r));
+    let text = '';
+    secure.on('data', (d: Buffer) => (text += d.toString()));
+    secure.write('NOOP\r\nMAIL FROM:<alice@example.test>\r\n');
+    for (let i = 0; i < 200 && text.split('\r\n').length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    // Had RSET or MAIL been kept, their replies would come first; the first reply is NOOP's, and the
+    // session starts over (EHLO needed again).
+    assert.equal(text, '250 2.0.0 OK\r\n503 5.5.1 Send EHLO or HELO first\r\n');
+    secure.destroy();
+  });
+
+  test('a client that stalls in the STARTTLS handshake is dropped after the command timeout', async () => {
+    const quick = await startSmtpFixture({ kind: 'mx', db, limits: { commandTimeoutMs: 1000 } });
+    const socket = net.connect(quick.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (d) => (received += d));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('EHLO client.test\r\nSTARTTLS\r\n');
+    const started = Date.now();
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const elapsed = Date.now() - started;
+    assert.match(received, /220 2\.0\.0 Ready to start TLS\r\n$/);
+    assert.ok(elapsed >= 800 && elapsed < 10_000, `closed after ${elapsed} ms`);
+    await quick.close();
   });
 
   test('a client that never completes the handshake is dropped after the command timeout', async () => {

@@ -4,9 +4,8 @@
  * `listeners.submission` and `listeners.smtps`; the greeting name is `server.hostname`; the largest
  * message is `mail.max_message_bytes` (announced in EHLO SIZE) — none of them is repeated here.
  *
- * Two limits of the SMTP engine are fixed by the `smtp-server` library and therefore not configurable
- * (docs/adr/0007-smtp-server-library.md): the 100 ms pause before every greeting and the 10
- * unrecognised commands after which a session is closed.
+ * The protocol engine is MaiRust's own (src/protocols/smtp/engine/, docs/adr/0007-smtp-server-library.md),
+ * so the greeting pause and the bad-command limit are configurable here.
  *
  * Nothing here is reloadable: the limits are handed to the listeners when they start.
  */
@@ -38,6 +37,27 @@ export const SmtpConfigSchema = Type.Object(
       maximum: 100000,
       default: 20,
       description: 'Simultaneous connections from one client address (IPv6: one /64) over all SMTP listeners of this node; the next one is greeted with 421 4.7.0.',
+    }),
+    greeting_delay_ms: Type.Integer({
+      minimum: 0,
+      maximum: 30000,
+      default: 0,
+      description:
+        'Pause before the 220 greeting; a client that sends anything during the pause is answered 554 5.5.0 and disconnected (RFC 5321 §4.3.1, early-talker check against spam bots). 0 = greet at once.',
+    }),
+    max_bad_commands: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+      description:
+        'Unrecognised commands, syntax errors and over-long lines a session may send; the next one is answered 421 4.7.0 and the session is closed.',
+    }),
+    data_timeout_seconds: Type.Integer({
+      minimum: 10,
+      maximum: 3600,
+      default: 600,
+      description:
+        'Longest wait for the pipeline, after the end of DATA/BDAT, to store the message (or for it to take more of the message while it is arriving); past it the client gets 451 4.3.0 and retries (RFC 5321 §4.5.3.2.6 gives the client 10 minutes).',
     }),
   },
   { additionalProperties: false, default: {}, description: 'SMTP listener limits (inbound MX and submission).' },

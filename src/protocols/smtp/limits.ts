@@ -16,6 +16,12 @@ export interface SmtpLimits {
   maxRecipients: number;
   /** Simultaneous connections per client address → 421 4.7.0 at greeting. */
   maxConnectionsPerIp: number;
+  /** Pause before the greeting; talking during it → 554 5.5.0 (RFC 5321 §4.3.1). 0 = none. */
+  greetingDelayMs: number;
+  /** Bad commands (unknown, syntax error, line too long) allowed; the next → 421 4.7.0 and close. */
+  maxBadCommands: number;
+  /** Longest wait for the pipeline to take more of a message or to decide on it → 451 4.3.0. */
+  dataTimeoutMs: number;
 }
 
 export const DEFAULT_SMTP_LIMITS: Readonly<SmtpLimits> = Object.freeze({
@@ -24,6 +30,9 @@ export const DEFAULT_SMTP_LIMITS: Readonly<SmtpLimits> = Object.freeze({
   maxMessageBytes: 25 * 1024 * 1024,
   maxRecipients: 100,
   maxConnectionsPerIp: 20,
+  greetingDelayMs: 0,
+  maxBadCommands: 10,
+  dataTimeoutMs: 600_000,
 });
 
 export function smtpLimitsFromConfig(smtp: SmtpConfig, maxMessageBytes: number): SmtpLimits {
@@ -33,5 +42,8 @@ export function smtpLimitsFromConfig(smtp: SmtpConfig, maxMessageBytes: number):
     maxMessageBytes,
     maxRecipients: smtp.max_recipients,
     maxConnectionsPerIp: smtp.max_connections_per_ip,
+    greetingDelayMs: smtp.greeting_delay_ms,
+    maxBadCommands: smtp.max_bad_commands,
+    dataTimeoutMs: smtp.data_timeout_seconds * 1000,
   };
 }

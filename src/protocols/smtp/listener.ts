@@ -2,35 +2,26 @@
  * One SMTP listener: inbound MX (port 25, STARTTLS offered, no AUTH) or submission (587 with
  * STARTTLS, 465 with implicit TLS; AUTH required, offered only under TLS) — SPEC §3.1, §3.2, §5.1.
  *
- * The protocol engine is `smtp-server` (ARCHITECTURE §3, docs/adr/0007-smtp-server-library.md). The
- * listener owns the accept loop and hands each connection to the engine with `SMTPServer.connect`,
- * which lets it
- * - refuse a client over its connection limit with `421 4.7.0` before the engine spends anything on it,
- * - do the implicit-TLS handshake itself with the current certificate (reloadable),
- * - know every session's socket, so a graceful close can answer `421 4.3.2` to the ones still open.
- *
- * The engine's callbacks are mapped onto the pipeline contract (src/pipeline/inbound/contract.ts) in
- * auth.ts, transaction.ts and data.ts; every reply they give comes from the reply table.
+ * The listener owns the accept loop; each connection becomes an SmtpSession of MaiRust's own protocol
+ * engine (engine/, docs/adr/0007-smtp-server-library.md). The listener
+ * - refuses a client over its connection limit with `421 4.7.0` before a session exists,
+ * - does the implicit-TLS handshake itself with the current certificate (reloadable),
+ * - knows every session, so a graceful close can answer `421 4.3.2` to the ones still open.
+ * Every reply comes from the reply table (replies.ts).
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { InboundPipeline, ListenerKind } from '../../pipeline/inbound/contract.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Lockout } from '../../security/lockout.js';
-import { createAuthHandler, type Authenticate } from './auth.js';
+import type { Authenticate } from './auth.js';
 import { ConnectionLimiter } from './connection-limiter.js';
-import { createDataHandler } from './data.js';
-import { DISABLED_BEFORE_TLS, engineOptions } from './engine-options.js';
-import type { HandlerContext } from './handler-context.js';
+import { LINGER_MS, SmtpSession } from './engine/session.js';
 import type { SmtpLimits } from './limits.js';
-import { replyError, replyLine } from './reply-error.js';
-import { REPLIES, type SmtpReply } from './replies.js';
-import { SessionRegistry, isIdle, type SessionState } from './session-info.js';
+import { REPLIES, formatReply, type SmtpReply } from './replies.js';
 import { acceptTls } from './tls-handshake.js';
-import { createSecureContext, secureContextOptions, type TlsSettings } from './tls.js';
-import { createMailFromHandler, createRcptToHandler } from './transaction.js';
+import { createSecureContext, type TlsSettings } from './tls.js';
 
 export interface SmtpListenerOptions {
   kind: ListenerKind;
@@ -67,8 +58,6 @@ export interface SmtpListener {
   readonly openSessions: number;
 }
 
-/** After the shutdown or refusal reply, how long the client has to close before the socket is destroyed. */
-const LINGER_MS = 1000;
 /** While draining, how often sessions are looked at for having become idle (after RSET, NOOP…). */
 const DRAIN_POLL_MS = 100;
 
@@ -76,72 +65,24 @@ export function createSmtpListener(opts: SmtpListenerOptions): SmtpListener {
   if (opts.kind === 'mx' && opts.implicitTls) throw new Error('an MX listener speaks STARTTLS, not implicit TLS (RFC 3207)');
   const metricLabel = opts.kind === 'mx' ? 'mx' : opts.implicitTls ? 'submissions' : 'submission';
   const log = opts.logger.child({ component: 'smtp', listener: metricLabel });
-  const registry = new SessionRegistry();
+  const sessions = new Set<SmtpSession>();
   const limiter = opts.connectionLimiter ?? new ConnectionLimiter(opts.limits.maxConnectionsPerIp);
   let secureContext = createSecureContext(opts.tls);
   let draining = false;
   let closing: Promise<void> | null = null;
   /** Resolved when the last session has closed (see sessionsClosed). */
   const emptied: (() => void)[] = [];
-  const sessionsClosed = () => (registry.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => emptied.push(resolve)));
+  const sessionsClosed = () => (sessions.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => emptied.push(resolve)));
   /** Sockets still in the implicit-TLS handshake: not yet sessions. */
   const handshaking = new Set<net.Socket>();
 
-  const endSession = (state: SessionState) => {
-    if (state.closing) return;
-    state.closing = true;
-    state.log.info('session ended by shutdown');
-    writeAndClose(state.socket, REPLIES.SHUTTING_DOWN);
+  const endSession = (session: SmtpSession) => {
+    if (session.ended) return;
+    session.log.info('session ended by shutdown');
+    session.end(REPLIES.SHUTTING_DOWN);
   };
 
-  const ctx: HandlerContext = {
-    kind: opts.kind,
-    limits: opts.limits,
-    pipeline: opts.pipeline,
-    registry,
-    metrics: opts.metrics,
-    metricLabel,
-    draining: () => draining,
-    settled: (state) => {
-      if (draining && isIdle(state)) endSession(state);
-    },
-  };
-
-  const engine = new SMTPServer({
-    ...engineOptions({ kind: opts.kind, implicitTls: opts.implicitTls, hostname: opts.hostname, limits: opts.limits, tls: opts.tls }),
-    onConnect(session, callback) {
-      const state = registry.of(session);
-      if (draining) return callback(replyError(REPLIES.SHUTTING_DOWN));
-      if (opts.kind === 'submission' && !session.secure) session.disabledCommands = [...DISABLED_BEFORE_TLS];
-      state.log.debug('session started');
-      callback();
-    },
-    onSecure(socket, session, callback) {
-      const state = registry.of(session);
-      state.socket = socket;
-      // RFC 3207 §4.2: after STARTTLS the server forgets everything the client said before.
-      state.transaction = undefined;
-      state.info.user = undefined;
-      if (opts.kind === 'submission') session.disabledCommands = undefined;
-      callback();
-    },
-    onAuth: createAuthHandler(ctx, { lockout: opts.lockout, authenticate: opts.authenticate }),
-    onMailFrom: createMailFromHandler(ctx),
-    onRcptTo: createRcptToHandler(ctx),
-    onData: createDataHandler(ctx),
-    onClose(session: SMTPServerSession) {
-      const state = registry.delete(session.id);
-      if (!state) return;
-      state.release();
-      opts.metrics?.smtpDuration.observe({ listener: metricLabel }, (performance.now() - state.startedAt) / 1000);
-      state.log.debug('session closed');
-      if (registry.size === 0) emptied.splice(0).forEach((resolve) => resolve());
-    },
-  });
-  // Socket errors of single sessions (resets, TLS alerts) end up here; they concern one client only.
-  engine.on('error', (err: Error & { code?: string }) => log.debug({ err: { message: err.message, code: err.code } }, 'SMTP connection error'));
-
-  const startSession = (socket: net.Socket, release: (() => void) | null) => {
+  const startSession = (socket: net.Socket, release: (() => void) | null, secure: boolean) => {
     if (!release) {
       log.info({ remote_addr: socket.remoteAddress }, 'connection refused: too many connections from this client');
       return writeAndClose(socket, REPLIES.TOO_MANY_CONNECTIONS);
@@ -150,22 +91,42 @@ export function createSmtpListener(opts: SmtpListenerOptions): SmtpListener {
       release();
       return writeAndClose(socket, REPLIES.SHUTTING_DOWN);
     }
-    const id = randomUUID();
-    registry.add(id, opts.kind, socket, log, release);
-    engine.connect(socket, { id });
+    const session = new SmtpSession(socket, randomUUID(), {
+      kind: opts.kind,
+      hostname: opts.hostname,
+      limits: opts.limits,
+      pipeline: opts.pipeline,
+      auth: { lockout: opts.lockout, authenticate: opts.authenticate },
+      // Implicit TLS sessions are encrypted already; the others are offered STARTTLS.
+      secureContext: () => (secure ? null : secureContext),
+      log,
+      metrics: opts.metrics,
+      metricLabel,
+      draining: () => draining,
+      onClose: (s) => {
+        sessions.delete(s);
+        release();
+        opts.metrics?.smtpDuration.observe({ listener: metricLabel }, (performance.now() - s.startedAt) / 1000);
+        if (sessions.size === 0) emptied.splice(0).forEach((resolve) => resolve());
+      },
+    }, secure);
+    sessions.add(session);
+    session.start();
   };
 
   const server = net.createServer((raw) => {
-    // Until the engine has the socket, nobody else listens for its errors.
+    // Until a session owns the socket, nobody else listens for its errors.
     raw.on('error', (err) => log.debug({ err: { message: err.message } }, 'socket error before the session started'));
+    // Replies are small and answer a whole command group at once: send them without delay.
+    raw.setNoDelay(true);
     opts.metrics?.smtpConnections.inc({ listener: metricLabel });
     const release = limiter.acquire(raw.remoteAddress ?? '');
-    if (!opts.implicitTls) return startSession(raw, release);
+    if (!opts.implicitTls) return startSession(raw, release, false);
     handshaking.add(raw);
     acceptTls(raw, secureContext, opts.limits.commandTimeoutMs).then(
       (socket) => {
         handshaking.delete(raw);
-        startSession(socket, release);
+        startSession(socket, release, true);
       },
       (err: Error) => {
         handshaking.delete(raw);
@@ -179,16 +140,15 @@ export function createSmtpListener(opts: SmtpListenerOptions): SmtpListener {
     draining = true;
     const stopped = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
     for (const raw of handshaking) raw.destroy();
-    const endIdle = () => registry.all().forEach((s) => isIdle(s) && endSession(s));
+    const endIdle = () => [...sessions].forEach((s) => s.idle && endSession(s));
     endIdle();
     const poll = setInterval(endIdle, DRAIN_POLL_MS);
     await within(sessionsClosed(), drainMs);
     clearInterval(poll);
-    registry.all().forEach((s) => endSession(s));
-    // Every socket is ended now and destroyed within LINGER_MS; the engine reports each close a
-    // moment after the socket's, so wait for both.
+    [...sessions].forEach((s) => endSession(s));
+    // Every socket is ended now and destroyed within LINGER_MS.
     await stopped;
-    await within(sessionsClosed(), LINGER_MS);
+    await within(sessionsClosed(), LINGER_MS + 500);
     log.info('listener closed');
   };
 
@@ -211,11 +171,10 @@ export function createSmtpListener(opts: SmtpListenerOptions): SmtpListener {
     },
     reloadTls(tls: TlsSettings) {
       secureContext = createSecureContext(tls);
-      engine.updateSecureContext(secureContextOptions(tls));
       log.info('TLS certificate reloaded');
     },
     get openSessions() {
-      return registry.size;
+      return sessions.size;
     },
   };
 }
@@ -230,6 +189,6 @@ async function within(promise: Promise<void>, ms: number): Promise<void> {
 /** Writes one final reply and closes; the socket is destroyed if the client does not close in time. */
 function writeAndClose(socket: net.Socket, reply: SmtpReply): void {
   if (socket.destroyed) return;
-  socket.end(replyLine(reply));
+  socket.end(`${formatReply(reply)}\r\n`);
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
