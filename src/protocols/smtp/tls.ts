@@ -77,7 +77,9 @@ export async function loadTlsSettings(config: TlsConfig, opts: LoadTlsOptions): 
   if (!config.cert_file || !config.key_file) {
     throw new TlsConfigError('tls.cert_file and tls.key_file must be set together (or both left empty for a self-signed certificate)');
   }
-  const [cert, key] = await Promise.all([readPem(config.cert_file, 'tls.cert_file'), readPem(config.key_file, 'tls.key_file')]);
+  // One after the other, so that with both files wrong the error always names the certificate first.
+  const cert = await readPem(config.cert_file, 'tls.cert_file');
+  const key = await readPem(config.key_file, 'tls.key_file');
   const settings = { key, cert, ...common };
   createSecureContext(settings);
   return { ...settings, source: 'files', generated: false };

@@ -49,7 +49,7 @@ export interface IntakeOutcome {
 type Received = { kind: 'verdict'; verdict: Verdict & { messageId?: string } } | { kind: 'error'; err: unknown };
 
 /** Chunks buffered between the socket and the pipeline before `write` waits. */
-const BODY_HIGH_WATER_MARK = 64 * 1024;
+export const BODY_HIGH_WATER_MARK = 64 * 1024;
 
 export class MessageIntake {
   private readonly body = new PassThrough({ highWaterMark: BODY_HIGH_WATER_MARK });

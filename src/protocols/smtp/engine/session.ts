@@ -3,14 +3,17 @@
  *
  *   greeting ──(pause over, 220)──▶ command ◀──────────────┐
  *      │ client talks first: 554 5.5.0, close              │
- *   command ──AUTH──▶ auth (334 challenges) ───────────────┤
- *   command ──DATA──▶ data (dot-unstuffed stream) ─────────┤
- *   command ──BDAT n──▶ bdat (exactly n octets) ───────────┤
- *   command ──STARTTLS──▶ tls (handshake; everything resets, EHLO again) ─┘
+ *   command ──AUTH──▶ auth (334 challenges) ───────────────┤   auth-command.ts
+ *   command ──DATA──▶ data (dot-unstuffed stream) ─────────┤   data-command.ts
+ *   command ──BDAT n──▶ bdat (exactly n octets) ───────────┤   bdat-command.ts
+ *   command ──STARTTLS──▶ tls (handshake; everything resets, EHLO again) ─┘   starttls.ts
  *   any ──QUIT / limit / timeout / shutdown──▶ closing
  *
  * Besides the phase, a session has flags: TLS active, the EHLO/HELO name (null = none yet, again
  * after STARTTLS), the authenticated user, and the mail transaction (transaction.ts).
+ *
+ * This file owns the socket, the timers and the input loop, and dispatches each command to its
+ * handler; the handlers see the session as a SessionContext (session-context.ts).
  *
  * Input (RFC 2920 PIPELINING): bytes go into a bounded LineReader; one pump loop takes commands in
  * order and answers them; replies are collected and written together when the loop runs out of
@@ -22,34 +25,25 @@
  * (`dataTimeoutMs`).
  */
 import type net from 'node:net';
-import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { ListenerKind, SmtpSessionInfo } from '../../../pipeline/inbound/contract.js';
-import type { Metrics } from '../../../observability/metrics.js';
-import { checkLogin, type AuthDeps } from '../auth.js';
-import type { SmtpLimits } from '../limits.js';
+import type { SmtpSessionInfo } from '../../../pipeline/inbound/contract.js';
 import { REPLIES, formatReply, type SmtpReply } from '../replies.js';
-import type { InboundPipeline } from '../../../pipeline/inbound/contract.js';
-import { AuthExchange, isAuthMechanism, type AuthStep } from './auth-exchange.js';
-import { parseCommand, type SmtpCommand } from './command-parser.js';
-import { DotUnstuffer } from './data-reader.js';
-import { ehloReply } from './ehlo.js';
+import type { AuthExchange } from './auth-exchange.js';
+import { authResponse, startAuth } from './auth-command.js';
+import { startBdat, takeBdat } from './bdat-command.js';
+import { parseCommand } from './command-parser.js';
+import { startData, takeData } from './data-command.js';
+import type { DotUnstuffer } from './data-reader.js';
+import { mailCommand, rcptCommand } from './envelope-commands.js';
+import { hello } from './hello-command.js';
 import { LineReader } from './line-reader.js';
-import { MailTransaction } from './transaction.js';
+import type { BdatChunk, CommandDeps, SessionContext, SessionPhase } from './session-context.js';
+import { startTls } from './starttls.js';
+import type { MailTransaction } from './transaction.js';
 
-export type SessionPhase = 'greeting' | 'command' | 'auth' | 'data' | 'bdat' | 'tls' | 'closing';
+export type { SessionPhase } from './session-context.js';
 
-export interface SessionDeps {
-  kind: ListenerKind;
-  hostname: string;
-  limits: SmtpLimits;
-  pipeline: InboundPipeline;
-  auth: AuthDeps;
-  /** The current certificate for STARTTLS; null when STARTTLS is not offered. */
-  secureContext: () => tls.SecureContext | null;
-  log: Logger;
-  metrics?: Metrics;
-  metricLabel: string;
+export interface SessionDeps extends CommandDeps {
   /** True once the listener is closing: idle sessions end with 421 4.3.2. */
   draining: () => boolean;
   /** Called once when the socket has closed. */
@@ -61,21 +55,24 @@ export const LINGER_MS = 1000;
 /** Input buffered beyond this pauses the socket (bounded memory per session). */
 const MIN_HIGH_WATER = 64 * 1024;
 
-export class SmtpSession {
+/**
+ * The listener uses `start`, `end`, `idle`, `ended`, `log` and `startedAt`; the other public members
+ * are the SessionContext of the command handlers in this folder.
+ */
+export class SmtpSession implements SessionContext {
   readonly info: SmtpSessionInfo;
   readonly log: Logger;
   readonly startedAt = performance.now();
+  readonly reader: LineReader;
+  phase: SessionPhase = 'greeting';
+  helo: string | null = null;
+  transaction: MailTransaction | null = null;
+  authExchange: AuthExchange | null = null;
+  unstuffer: DotUnstuffer | null = null;
+  bdat: BdatChunk | null = null;
   private socket: net.Socket;
-  private phase: SessionPhase = 'greeting';
-  private readonly reader: LineReader;
   private readonly highWater: number;
   private out: string[] = [];
-  /** EHLO/HELO name; null until the client introduced itself (again after STARTTLS). */
-  private helo: string | null = null;
-  private transaction: MailTransaction | null = null;
-  private auth: AuthExchange | null = null;
-  private unstuffer: DotUnstuffer | null = null;
-  private bdat: { remaining: number; last: boolean; refusal: SmtpReply | null } | null = null;
   private badCommands = 0;
   private pumping = false;
   private closed = false;
@@ -85,7 +82,7 @@ export class SmtpSession {
   constructor(
     socket: net.Socket,
     id: string,
-    private readonly deps: SessionDeps,
+    readonly deps: SessionDeps,
     secure: boolean,
   ) {
     this.socket = socket;
@@ -126,6 +123,48 @@ export class SmtpSession {
     if (this.phase === 'closing') return;
     this.reply(reply);
     this.close();
+  }
+
+  // ── SessionContext: replies and the socket, for the command handlers ──────────────────────────
+
+  reply(reply: SmtpReply): void {
+    this.out.push(`${formatReply(reply)}\r\n`);
+  }
+
+  send(text: string): void {
+    this.out.push(text);
+  }
+
+  flush(): void {
+    if (this.out.length === 0 || this.socket.destroyed) return;
+    this.socket.write(this.out.join(''));
+    this.out = [];
+  }
+
+  resetTransaction(): void {
+    this.transaction?.abort(new Error('transaction reset'));
+    this.transaction = null;
+  }
+
+  touch(): void {
+    this.idleTimer.refresh();
+  }
+
+  switchSocket(layer: (raw: net.Socket) => net.Socket): net.Socket {
+    const raw = this.socket;
+    this.detach(raw);
+    const next = layer(raw);
+    this.socket = next;
+    next.on('error', this.onSocketError);
+    // Either socket closing ends the session (once: onSocketClose is guarded); the raw socket's
+    // errors stay logged by the listener attached in the constructor.
+    next.on('close', this.onSocketClose);
+    raw.on('close', this.onSocketClose);
+    return next;
+  }
+
+  startReading(): void {
+    this.socket.on('data', this.onData);
   }
 
   // ── socket ────────────────────────────────────────────────────────────────────────────────────
@@ -172,18 +211,8 @@ export class SmtpSession {
     if (this.phase !== 'greeting') return;
     this.phase = 'command';
     // RFC 2034 §3: the greeting carries no enhanced status code.
-    this.out.push(`220 ${this.deps.hostname} ESMTP MaiRust\r\n`);
+    this.send(`220 ${this.deps.hostname} ESMTP MaiRust\r\n`);
     this.flush();
-  }
-
-  private reply(reply: SmtpReply): void {
-    this.out.push(`${formatReply(reply)}\r\n`);
-  }
-
-  private flush(): void {
-    if (this.out.length === 0 || this.socket.destroyed) return;
-    this.socket.write(this.out.join(''));
-    this.out = [];
   }
 
   private close(): void {
@@ -253,20 +282,20 @@ export class SmtpSession {
         const next = this.reader.readLine();
         if (!next) return false;
         if (next.kind === 'too-long') this.bad(REPLIES.LINE_TOO_LONG);
-        else if (this.phase === 'auth') await this.authResponse(next.line);
+        else if (this.phase === 'auth') await authResponse(this, next.line);
         else await this.command(next.line);
         return true;
       }
       case 'data': {
         const chunk = this.reader.take();
         if (!chunk) return false;
-        await this.dataChunk(chunk);
+        await takeData(this, chunk);
         return true;
       }
       case 'bdat': {
         const chunk = this.reader.take(this.bdat!.remaining);
         if (!chunk) return false;
-        await this.bdatChunk(chunk);
+        await takeBdat(this, chunk);
         return true;
       }
       default:
@@ -288,7 +317,7 @@ export class SmtpSession {
     this.reply(reply);
   }
 
-  // ── commands ──────────────────────────────────────────────────────────────────────────────────
+  // ── command dispatch ──────────────────────────────────────────────────────────────────────────
 
   private async command(line: Buffer): Promise<void> {
     const parsed = parseCommand(line);
@@ -297,14 +326,15 @@ export class SmtpSession {
     switch (c.verb) {
       case 'EHLO':
       case 'HELO':
-        return this.hello(c);
+        return hello(this, c);
       case 'MAIL':
+        return mailCommand(this, c);
       case 'RCPT':
-        return this.envelopeCommand(c);
+        return rcptCommand(this, c);
       case 'DATA':
-        return this.startData();
+        return startData(this);
       case 'BDAT':
-        return this.startBdat(c.size, c.last);
+        return startBdat(this, c.size, c.last);
       case 'RSET':
         this.resetTransaction();
         return this.reply(REPLIES.OK);
@@ -319,183 +349,10 @@ export class SmtpSession {
       case 'QUIT':
         return this.end(REPLIES.GOODBYE);
       case 'STARTTLS':
-        return this.startTls();
+        return startTls(this);
       case 'AUTH':
-        return this.startAuth(c.mechanism, c.initialResponse);
+        return startAuth(this, c.mechanism, c.initialResponse);
     }
-  }
-
-  /** RFC 5321 §4.1.4: EHLO/HELO also resets the transaction, like RSET. */
-  private hello(c: Extract<SmtpCommand, { verb: 'EHLO' | 'HELO' }>): void {
-    this.resetTransaction();
-    this.helo = c.domain;
-    this.info.helo = c.domain;
-    if (c.verb === 'HELO') return void this.out.push(`250 ${this.deps.hostname}\r\n`);
-    this.out.push(
-      ehloReply({
-        hostname: this.deps.hostname,
-        maxMessageBytes: this.deps.limits.maxMessageBytes,
-        secure: this.info.secure,
-        authAvailable: this.deps.kind === 'submission',
-      }),
-    );
-  }
-
-  private resetTransaction(): void {
-    this.transaction?.abort(new Error('transaction reset'));
-    this.transaction = null;
-  }
-
-  private async envelopeCommand(c: Extract<SmtpCommand, { verb: 'MAIL' | 'RCPT' }>): Promise<void> {
-    if (c.verb === 'MAIL') {
-      if (this.helo === null) return this.reply(REPLIES.EHLO_REQUIRED);
-      if (this.transaction) return this.reply(REPLIES.NESTED_MAIL);
-      if (this.deps.kind === 'submission' && !this.info.user) return this.reply(REPLIES.AUTH_REQUIRED);
-      const tx = new MailTransaction(this.transactionDeps());
-      const reply = await tx.mail(this.info, c);
-      if (tx.started) this.transaction = tx;
-      return this.reply(reply);
-    }
-    if (!this.transaction) return this.reply(REPLIES.NEED_MAIL);
-    this.reply(await this.transaction.rcpt(this.info, c.to));
-  }
-
-  private transactionDeps() {
-    return { pipeline: this.deps.pipeline, limits: this.deps.limits, log: this.log };
-  }
-
-  // ── DATA (RFC 5321 §4.1.1.4) ──────────────────────────────────────────────────────────────────
-
-  private startData(): void {
-    const tx = this.transaction;
-    if (!tx) return this.reply(this.helo === null ? REPLIES.EHLO_REQUIRED : REPLIES.NEED_MAIL);
-    const refusal = tx.refuseData();
-    if (refusal) return this.reply(refusal);
-    tx.open(this.info);
-    this.unstuffer = new DotUnstuffer();
-    this.phase = 'data';
-    this.reply(REPLIES.START_DATA);
-    // The client waits for 354 before sending the message (unless it pipelined DATA last).
-    this.flush();
-  }
-
-  private async dataChunk(chunk: Buffer): Promise<void> {
-    const tx = this.transaction!;
-    const { data, done, rest } = this.unstuffer!.push(chunk);
-    await tx.write(data);
-    if (!done) return;
-    this.unstuffer = null;
-    this.reader.unshift(rest);
-    await this.completeMessage(tx);
-  }
-
-  private async completeMessage(tx: MailTransaction): Promise<void> {
-    const outcome = await tx.finish();
-    this.deps.metrics?.smtpMessages.inc({ listener: this.deps.metricLabel, result: outcome.result });
-    this.transaction = null;
-    this.phase = 'command';
-    this.reply(outcome.reply);
-  }
-
-  // ── BDAT (RFC 3030) ───────────────────────────────────────────────────────────────────────────
-
-  /**
-   * The chunk's octets follow the command whatever the reply will be, so they are always read
-   * (and dropped when refused) — RFC 3030 §2 — before the reply to this BDAT is sent.
-   */
-  private startBdat(size: number, last: boolean): void | Promise<void> {
-    const tx = this.transaction;
-    let refusal: SmtpReply | null = null;
-    if (!tx) refusal = this.helo === null ? REPLIES.EHLO_REQUIRED : REPLIES.NEED_MAIL;
-    else refusal = tx.refuseBdat();
-    if (!refusal && tx && !tx.opened) tx.open(this.info, 'bdat');
-    this.bdat = { remaining: size, last, refusal };
-    this.phase = 'bdat';
-    if (size === 0) return this.endBdatChunk();
-  }
-
-  private async bdatChunk(chunk: Buffer): Promise<void> {
-    const bdat = this.bdat!;
-    bdat.remaining -= chunk.length;
-    if (!bdat.refusal) await this.transaction!.write([chunk]);
-    if (bdat.remaining === 0) await this.endBdatChunk();
-  }
-
-  private async endBdatChunk(): Promise<void> {
-    const bdat = this.bdat!;
-    this.bdat = null;
-    this.phase = 'command';
-    if (bdat.refusal) return this.reply(bdat.refusal);
-    const tx = this.transaction!;
-    // RFC 3030 §2: an error reply to a chunk ends the transaction; the size limit is one.
-    if (bdat.last || tx.overLimit) return this.completeMessage(tx);
-    this.reply(REPLIES.CHUNK_RECEIVED);
-  }
-
-  // ── STARTTLS (RFC 3207) ───────────────────────────────────────────────────────────────────────
-
-  private startTls(): void {
-    if (this.info.secure) return this.reply(REPLIES.TLS_ALREADY_ACTIVE);
-    const context = this.deps.secureContext();
-    if (!context) return this.reply(REPLIES.COMMAND_NOT_IMPLEMENTED);
-    this.reply(REPLIES.STARTTLS_READY);
-    this.flush();
-    // RFC 3207 §4.2 (and the command-injection attacks it invites): whatever the client sent after
-    // STARTTLS in clear is discarded, never executed after the handshake.
-    this.reader.clear();
-    this.resetTransaction();
-    this.phase = 'tls';
-    const raw = this.socket;
-    this.detach(raw);
-    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: context, requestCert: false });
-    this.socket = secure;
-    secure.on('error', this.onSocketError);
-    secure.on('close', this.onSocketClose);
-    raw.on('close', this.onSocketClose);
-    secure.once('secure', () => {
-      if (this.phase !== 'tls') return;
-      // Everything learned before the handshake is forgotten (RFC 3207 §4.2): EHLO again.
-      this.info.secure = true;
-      this.info.user = undefined;
-      this.info.helo = '';
-      this.helo = null;
-      this.phase = 'command';
-      this.idleTimer.refresh();
-      secure.on('data', this.onData);
-    });
-  }
-
-  // ── AUTH (RFC 4954) ───────────────────────────────────────────────────────────────────────────
-
-  private async startAuth(mechanism: string, initialResponse: string | undefined): Promise<void> {
-    if (this.deps.kind !== 'submission') return this.reply(REPLIES.AUTH_NOT_ENABLED);
-    // SPEC §2: AUTH is never advertised on plaintext, and refused there (RFC 4954 §4, 538).
-    if (!this.info.secure) return this.reply(REPLIES.ENCRYPTION_REQUIRED);
-    if (this.helo === null) return this.reply(REPLIES.EHLO_REQUIRED);
-    if (this.info.user) return this.reply(REPLIES.ALREADY_AUTHENTICATED);
-    if (this.transaction) return this.reply(REPLIES.BAD_SEQUENCE);
-    if (!isAuthMechanism(mechanism)) return this.reply(REPLIES.AUTH_MECHANISM_UNSUPPORTED);
-    this.auth = new AuthExchange(mechanism);
-    await this.authStep(this.auth.start(initialResponse));
-  }
-
-  private async authResponse(line: Buffer): Promise<void> {
-    await this.authStep(this.auth!.respond(line.toString('latin1')));
-  }
-
-  private async authStep(step: AuthStep): Promise<void> {
-    if (step.kind === 'challenge') {
-      this.phase = 'auth';
-      this.out.push(`334 ${step.text}\r\n`);
-      return this.flush();
-    }
-    this.phase = 'command';
-    this.auth = null;
-    if (step.kind === 'fail') return this.reply(step.reply);
-    const outcome = await checkLogin(this.deps.auth, this.info, step.attempt, this.log);
-    if (!outcome.ok) return this.reply(outcome.reply);
-    this.info.user = outcome.user;
-    this.reply(REPLIES.AUTH_OK);
   }
 }
 
