@@ -234,8 +234,17 @@ describe('MX: recipients', () => {
     assert.equal(line(r.rcpts[0]), '554 5.7.1 Relay access denied');
   });
 
-  test('a malformed address → 553 5.1.3', async () => {
-    const r = await send(w, session('mx'), 'x@remote.example', ['no-at-sign'], message());
+  test('addresses valid on the wire that can never be ours: relay denied, or unknown user in a hosted domain', async () => {
+    // A single-label domain (RFC 5321 allows it; no hosted domain has one) is somebody else's.
+    const single = await send(w, session('mx'), 'x@remote.example', ['postmaster@localhost'], message());
+    assert.equal(line(single.rcpts[0]), '554 5.7.1 Relay access denied');
+    // A quoted local part in a hosted domain is an unknown user there, not a syntax error.
+    const quoted = await send(w, session('mx'), 'x@remote.example', ['"john doe"@acme.test'], message());
+    assert.equal(line(quoted.rcpts[0]), '550 5.1.1 No such user here');
+  });
+
+  test('a malformed address from an authenticated submission client → 553 5.1.3', async () => {
+    const r = await send(w, session('submission', alice), 'alice@acme.test', ['no-at-sign'], message());
     assert.equal(line(r.rcpts[0]), '553 5.1.3 Bad destination mailbox address syntax');
   });
 

@@ -53,7 +53,16 @@ export async function checkRecipient(
   address: string,
 ): Promise<RecipientVerdict> {
   const parsed = tryParseAddress(address);
-  if (!parsed) return { ok: false, reply: REPLIES.RCPT_BAD_SYNTAX };
+  if (!parsed) {
+    // The SMTP layer already checked RFC 5321 syntax; what fails here is valid on the wire but can
+    // never be one of ours (e.g. a quoted local part, or a single-label domain such as `localhost`,
+    // which no hosted domain is). From an unauthenticated client that is relaying, like any other
+    // foreign address; only a submission client gets the syntax answer for its own input.
+    if (session.listener === 'submission' && session.user) return { ok: false, reply: REPLIES.RCPT_BAD_SYNTAX };
+    const domain = address.slice(address.lastIndexOf('@') + 1);
+    const hosted = domain.includes('.') && (await isHostedDomain(deps.tenancy, domain.toLowerCase()).catch(() => false));
+    return { ok: false, reply: hosted ? REPLIES.RCPT_UNKNOWN_USER : REPLIES.RELAY_DENIED };
+  }
   const resolved = await deps.tenancy.resolveRecipient(systemScope, parsed.address);
   if (resolved) {
     const bytes = Math.max(1, envelope.declaredSize ?? 0);
