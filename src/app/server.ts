@@ -62,13 +62,15 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
       blob_store: () => app.blobs.ping(),
       queue: () => app.queue.ping(),
     });
+    // The mail listeners are bound before HTTP answers: once /health/ready says 200, every
+    // listener accepts connections.
+    mail = await startMailListeners(app);
     http = createHttpServer({ logger: app.logger, metrics, health });
     const { host, port } = config.listeners.http;
     await http.listen({ host, port });
     const addr = http.server.address();
     const httpAddress = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : `${host}:${port}`;
 
-    mail = await startMailListeners(app);
     maintenance = startMaintenance(app, () => app.config);
 
     mkdirSync(config.server.data_dir, { recursive: true });
