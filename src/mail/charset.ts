@@ -159,7 +159,7 @@ export function decodeUnlabelled(bytes: Buffer): string {
 }
 
 /** RFC 2045 §6.7 quoted-printable decoding over bytes (soft line breaks removed, =XX decoded). */
-function decodeQuotedPrintable(bytes: Buffer): Buffer {
+export function decodeQuotedPrintable(bytes: Buffer): Buffer {
   const text = bytes.toString('latin1').replace(/=[ \t]*\r?\n/g, '');
   const out = Buffer.alloc(text.length);
   let n = 0;

@@ -10,7 +10,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import libmime from 'libmime';
-import { decodeBytes, decodeIso2022jp, decodeUnlabelled, splitHeaderBlock } from '../mail/charset.js';
+import { decodeBytes, decodeIso2022jp, decodeQuotedPrintable, decodeUnlabelled, splitHeaderBlock } from '../mail/charset.js';
 
 /** Nesting of multiparts and attached messages followed (RFC 2046 sets no limit; spam does). */
 export const MAX_DEPTH = 10;
@@ -195,27 +195,10 @@ export function parseMessageSample(bytes: Buffer, truncated: boolean): MessageSa
   return { headers, parts, truncated, headerComplete: !truncated || splitHeaderBlock(bytes) !== null };
 }
 
-/** RFC 2045 §6.7 quoted-printable: soft line breaks removed, `=XX` decoded, anything else kept. */
-function decodeQuotedPrintable(latin1: string): Buffer {
-  const text = latin1.replace(/=[ \t]*\r?\n/g, '');
-  const out = Buffer.alloc(text.length);
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const hex = text[i] === '=' ? text.slice(i + 1, i + 3) : '';
-    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-      out[n++] = Number.parseInt(hex, 16);
-      i += 2;
-    } else {
-      out[n++] = text.charCodeAt(i) & 0xff;
-    }
-  }
-  return out.subarray(0, n);
-}
-
 /** A text part's content as text: transfer encoding undone (RFC 2045 §6), charset decoded. */
 export function partText(part: SampledPart): string {
   let bytes = part.body;
   if (part.transferEncoding === 'base64') bytes = Buffer.from(bytes.toString('latin1').replace(/[^A-Za-z0-9+/]/g, ''), 'base64');
-  else if (part.transferEncoding === 'quoted-printable') bytes = decodeQuotedPrintable(bytes.toString('latin1'));
+  else if (part.transferEncoding === 'quoted-printable') bytes = decodeQuotedPrintable(bytes);
   return part.charset ? decodeBytes(bytes, part.charset) : decodeUnlabelled(bytes);
 }
