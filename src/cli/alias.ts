@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { Alias } from '../core/tenancy/types.js';
 import type { CliContext } from './cli-context.js';
-import { TenancyUsageError, allPages, cliActor, rows, scope, tenantIdOf, withApp } from './tenant.js';
+import { allPages, listFilter, cliActor, rows, scope, withApp } from './tenant.js';
 
 function aliasRow(a: Alias) {
   return { id: a.id, address: a.address, tenant_id: a.tenantId, targets: a.targets.map((t) => t.address).join(',') };
@@ -29,9 +29,7 @@ export function register(program: Command, cli: CliContext): void {
     .option('--domain <idOrName>', 'only this domain')
     .action((opts: { tenant?: string; domain?: string }) =>
       withApp(cli, async (app) => {
-        if (opts.tenant && opts.domain) throw new TenancyUsageError('give either --tenant or --domain, not both');
-        const tenantId = opts.tenant ? await tenantIdOf(app, opts.tenant) : undefined;
-        const domainId = opts.domain ? (await app.tenancy.domains.get(scope, opts.domain)).id : undefined;
+        const { tenantId, domainId } = await listFilter(app, opts);
         const list = await allPages((o) => app.tenancy.aliases.list(scope, { ...o, tenantId, domainId }), (a) => a.address);
         cli.print(rows(cli, list, aliasRow));
       }),

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { Mailbox } from '../core/tenancy/types.js';
 import type { CliContext } from './cli-context.js';
-import { TenancyUsageError, allPages, cliActor, parseBytes, rows, scope, tenantIdOf, withApp } from './tenant.js';
+import { allPages, listFilter, cliActor, parseBytes, rows, scope, withApp } from './tenant.js';
 
 function mailboxRow(m: Mailbox) {
   return { id: m.id, address: m.address, tenant_id: m.tenantId, user_id: m.userId, quota_bytes: m.quotaBytes, used_bytes: m.usedBytes, status: m.status };
@@ -30,9 +30,7 @@ export function register(program: Command, cli: CliContext): void {
     .option('--domain <idOrName>', 'only this domain')
     .action((opts: { tenant?: string; domain?: string }) =>
       withApp(cli, async (app) => {
-        if (opts.tenant && opts.domain) throw new TenancyUsageError('give either --tenant or --domain, not both');
-        const tenantId = opts.tenant ? await tenantIdOf(app, opts.tenant) : undefined;
-        const domainId = opts.domain ? (await app.tenancy.domains.get(scope, opts.domain)).id : undefined;
+        const { tenantId, domainId } = await listFilter(app, opts);
         const list = await allPages((o) => app.tenancy.mailboxes.list(scope, { ...o, tenantId, domainId }), (m) => m.address);
         cli.print(rows(cli, list, mailboxRow));
       }),

@@ -38,6 +38,14 @@ export async function tenantIdOf(app: AppContext, ref: string): Promise<string> 
 }
 
 /** Reads every page of a keyset-paged list (the CLI shows everything; the API pages). */
+/** The `--tenant` / `--domain` list filter shared by `mailbox list` and `alias list`: one or neither. */
+export async function listFilter(app: AppContext, opts: { tenant?: string; domain?: string }): Promise<{ tenantId?: string; domainId?: string }> {
+  if (opts.tenant && opts.domain) throw new TenancyUsageError('give either --tenant or --domain, not both');
+  const tenantId = opts.tenant ? await tenantIdOf(app, opts.tenant) : undefined;
+  const domainId = opts.domain ? (await app.tenancy.domains.get(scope, opts.domain)).id : undefined;
+  return { tenantId, domainId };
+}
+
 export async function allPages<T>(fetch: (opts: ListOptions) => Promise<T[]>, keyOf: (row: T) => string): Promise<T[]> {
   const out: T[] = [];
   const limit = 1000;
