@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { purgeDeleted } from '../core/mailbox-state/purge.js';
 import { Lockout } from '../security/lockout.js';
 import type { AppContext } from './context.js';
+import type { ApiDeps } from '../http/api/deps.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 const DONE_JOB_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -16,7 +17,8 @@ export interface Maintenance {
   stop(): void;
 }
 
-export function startMaintenance(app: AppContext, config: () => Config): Maintenance {
+/** `api`: the API's stores, whose expired sessions, tokens and rate counters are pruned each round. */
+export function startMaintenance(app: AppContext, config: () => Config, api?: Pick<ApiDeps, 'sessions' | 'tokens' | 'rateCounter'>): Maintenance {
   const log = app.logger.child({ component: 'maintenance' });
   app.queue.work<{ task: 'purge' }>(MAINTENANCE_QUEUE, async (job) => {
     if (job.payload.task !== 'purge') throw new Error(`unknown maintenance task ${String(job.payload.task)}`);
@@ -26,6 +28,11 @@ export function startMaintenance(app: AppContext, config: () => Config): Mainten
     );
     await app.queue.purgeDone(DONE_JOB_RETENTION_MS);
     await new Lockout(app.db).prune();
+    if (api) {
+      await api.sessions.prune();
+      await api.tokens.prune();
+      await api.rateCounter.prune();
+    }
     log.info(result, 'purge round finished');
   });
 

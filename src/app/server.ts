@@ -15,6 +15,8 @@ import { openApp, type AppContext, type OpenOptions } from './context.js';
 import { bootstrapSuperAdmin } from './bootstrap.js';
 import { startMaintenance, type Maintenance } from './maintenance.js';
 import { startMailListeners, type MailListeners } from './mail-listeners.js';
+import { buildApiDeps, mountApi } from './api.js';
+import type { ApiDeps } from '../http/api/deps.js';
 
 export interface RunningServer {
   app: AppContext;
@@ -38,6 +40,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   let http: FastifyInstance | undefined;
   let maintenance: Maintenance | undefined;
   let mail: MailListeners | undefined;
+  let api: ApiDeps | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -65,13 +68,15 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     // The mail listeners are bound before HTTP answers: once /health/ready says 200, every
     // listener accepts connections.
     mail = await startMailListeners(app);
-    http = createHttpServer({ logger: app.logger, metrics, health });
+    http = createHttpServer({ logger: app.logger, metrics, health, bodyLimitBytes: config.api.body_limit_bytes });
+    api = await buildApiDeps(app);
+    await mountApi(http, api);
     const { host, port } = config.listeners.http;
     await http.listen({ host, port });
     const addr = http.server.address();
     const httpAddress = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : `${host}:${port}`;
 
-    maintenance = startMaintenance(app, () => app.config);
+    maintenance = startMaintenance(app, () => app.config, api);
 
     mkdirSync(config.server.data_dir, { recursive: true });
     writeFileSync(pidFilePath(config), `${process.pid}\n`);
@@ -111,6 +116,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
+          await api?.rateCounter.close();
           // 4. close the database and the rest.
           await app.close();
           rmSync(pidFilePath(config), { force: true });
@@ -141,6 +147,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     maintenance?.stop();
     await mail?.close(0).catch(() => {});
     await http?.close().catch(() => {});
+    await api?.rateCounter.close().catch(() => {});
     await app.close();
     throw err;
   }

@@ -18,6 +18,7 @@ import { SpamConfigSchema } from './sections/spam.js';
 import { SmtpConfigSchema } from './sections/smtp.js';
 import { TlsConfigSchema } from './sections/tls.js';
 import { InboundConfigSchema } from './sections/inbound.js';
+import { ApiConfigSchema, AuditConfigSchema, WebhooksConfigSchema } from './sections/api.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -183,6 +184,9 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    api: ApiConfigSchema,
+    audit: AuditConfigSchema,
+    webhooks: WebhooksConfigSchema,
     shutdown: Type.Object(
       {
         smtp_drain_seconds: Type.Integer({ minimum: 0, maximum: 600, default: 60, description: 'On SIGTERM, how long open SMTP sessions may finish.' }),

@@ -61,6 +61,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     requestTimeout: opts.requestTimeoutMs ?? 300_000,
     // Fastify's own 503-while-closing body is not the SPEC §11 shape; the hook below replies instead.
     return503OnClosing: false,
+    // Route modules and their schemas load at start; on a busy 2-core machine that can exceed
+    // Fastify's 10 s default, and failing the start for it helps nobody.
+    pluginTimeout: 60_000,
   });
 
   // Graceful shutdown (SPEC §12): once close() has begun, requests still arriving on open

@@ -25,6 +25,7 @@ export function toTenant(r: TenantsTable): Tenant {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     deletedAt: r.deleted_at === null ? null : Number(r.deleted_at),
+    mfaRequired: Number(r.mfa_required ?? 0) === 1,
   };
 }
 

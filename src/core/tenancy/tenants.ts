@@ -97,6 +97,7 @@ export class Tenants {
       created_at: t,
       updated_at: t,
       deleted_at: null,
+      mfa_required: 0,
     };
     try {
       await this.ctx.transaction(async (trx) => {
@@ -208,6 +209,25 @@ export class Tenants {
         target: { type: 'tenant', id: before.id },
         metadata: { from: before.status, to: status },
       });
+    });
+    return this.get(scope, before.id);
+  }
+
+  /**
+   * The tenant's MFA policy: when on, every user must sign in with TOTP (SPEC §10). Unlike the
+   * plan and limits, a tenant admin sets this for their own tenant, so a tenant scope may call it.
+   */
+  async setMfaRequired(scope: Scope, ref: string, required: boolean, actor: AuditActor = systemActor): Promise<Tenant> {
+    const before = await this.row(scope, ref);
+    if (Number(before.mfa_required) === (required ? 1 : 0)) return toTenant(before);
+    await this.ctx.transaction(async (trx) => {
+      await trx
+        .updateTable('tenants')
+        .set({ mfa_required: required ? 1 : 0, updated_at: Date.now() })
+        .where('id', '=', before.id)
+        .where(inScope(scope, 'id'))
+        .execute();
+      await writeAudit(trx, { tenantId: before.id, eventType: 'tenant.mfa_policy_changed', actor, target: { type: 'tenant', id: before.id }, metadata: { mfa_required: required } });
     });
     return this.get(scope, before.id);
   }

@@ -22,6 +22,8 @@ export interface Tenant {
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;
+  /** Every user of the tenant must sign in with TOTP (SPEC §10, issue 4). */
+  mfaRequired: boolean;
 }
 
 export interface Domain {

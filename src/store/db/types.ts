@@ -28,6 +28,8 @@ export interface TenantsTable {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** 1 = every user of the tenant must use TOTP (migration 0008). */
+  mfa_required?: number;
 }
 
 export interface DomainsTable {
@@ -218,6 +220,144 @@ export interface AuthFailuresTable {
   updated_at: number;
 }
 
+/** Envelope-encrypted secrets (migration 0008, src/security/secrets): nothing in clear. */
+export interface SecretsTable {
+  id: string;
+  tenant_id: string | null;
+  /** What the secret is: `totp`, `webhook`, `dkim`, `plugin`, … */
+  kind: string;
+  /** Id of the master key that wrapped `wrapped_key` (first bytes of its SHA-256). */
+  key_id: string;
+  /** The per-record AES-256 data key, wrapped (AES-256-GCM) by the master key; base64. */
+  wrapped_key: string;
+  /** The secret sealed with the data key (AES-256-GCM: iv, tag, ciphertext); base64. */
+  ciphertext: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Web sessions (migration 0008). `id` is the SHA-256 of the cookie value. */
+export interface SessionsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  /** SHA-256 of the session's CSRF token (double-submit, bound to the session). */
+  csrf_hash: string;
+  /** 1 while the session waits for its second factor (or TOTP enrolment the tenant requires). */
+  mfa_pending: number;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+/** Bearer access tokens and refresh tokens (migration 0008), hashed. */
+export interface AuthTokensTable {
+  id: string;
+  token_hash: string;
+  kind: 'access' | 'refresh';
+  /** Every token issued from one login shares this id; reuse of a spent refresh token revokes the family. */
+  family_id: string;
+  tenant_id: string;
+  user_id: string;
+  mfa_pending: number;
+  created_at: number;
+  expires_at: number;
+  /** Refresh tokens: when it was exchanged (a second exchange is a reuse). */
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** API keys `mk_live_<prefix>_<secret>` (migration 0008). */
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  /** The user the key acts as (its role bounds the key's scopes). */
+  user_id: string;
+  name: string;
+  prefix: string;
+  /** SHA-256 (hex) of the secret part. */
+  secret_hash: string;
+  /** JSON array of `read|write|send|admin|plugin`. */
+  scopes_json: string;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** TOTP enrolment and recovery codes (migration 0008). */
+export interface UserMfaTable {
+  user_id: string;
+  tenant_id: string;
+  /** The TOTP secret, in `secrets`. */
+  totp_secret_id: string | null;
+  /** 1 once the enrolment was verified with a code. */
+  enabled: number;
+  /** JSON array of SHA-256 hashes of unused recovery codes. */
+  recovery_codes_json: string;
+  /** Last accepted TOTP time step (a code is accepted once, RFC 6238 §5.2). */
+  last_step: number;
+  enrolled_at: number | null;
+  updated_at: number;
+}
+
+/** Fixed-window request counters (migration 0008). */
+export interface RateCountersTable {
+  key: string;
+  window_start: number;
+  count: number;
+  expires_at: number;
+}
+
+/** Event webhook subscriptions (migration 0008). */
+export interface WebhooksTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  description: string;
+  /** JSON array of event names. */
+  events_json: string;
+  /** The signing secret, in `secrets`. */
+  secret_id: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Reloadable settings changed through the API (migration 0008); applied over the config file. */
+export interface SettingsTable {
+  /** Dotted config key, e.g. `log.level`. */
+  key: string;
+  value_json: string;
+  updated_at: number;
+  updated_by: string | null;
+}
+
+/** Spent emergency tokens (migration 0008): SHA-256 of the token. */
+export interface EmergencyTokenUsesTable {
+  token_hash: string;
+  used_at: number;
+  ip: string | null;
+}
+
+/** Per-domain DKIM keys (migration 0008). */
+export interface DkimKeysTable {
+  id: string;
+  tenant_id: string;
+  domain_id: string;
+  selector: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  /** Base64 of the public key as published in the `p=` tag. */
+  public_key: string;
+  private_key_secret_id: string;
+  status: 'active' | 'retiring' | 'retired';
+  created_at: number;
+  retired_at: number | null;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -234,4 +374,14 @@ export interface DB {
   audit_log: AuditLogTable;
   mairust_migrations: MigrationsTable;
   auth_failures: AuthFailuresTable;
+  secrets: SecretsTable;
+  sessions: SessionsTable;
+  auth_tokens: AuthTokensTable;
+  api_keys: ApiKeysTable;
+  user_mfa: UserMfaTable;
+  rate_counters: RateCountersTable;
+  webhooks: WebhooksTable;
+  settings: SettingsTable;
+  emergency_token_uses: EmergencyTokenUsesTable;
+  dkim_keys: DkimKeysTable;
 }

@@ -1,0 +1,27 @@
+/**
+ * What every route module receives: the application's services plus the API's own stores. Built
+ * once by the composition root (src/app/api.ts) and by the test harness (test/support/api.ts).
+ */
+import type { AppContext } from '../../app/context.js';
+import type { SessionStore } from '../../security/credentials/sessions.js';
+import type { BearerTokenStore } from '../../security/credentials/bearer-tokens.js';
+import type { ApiKeyStore } from '../../security/credentials/api-keys.js';
+import type { Lockout } from '../../security/lockout.js';
+import type { SecretStore } from '../../security/secrets/types.js';
+import type { EventPublisher } from '../../webhooks/types.js';
+import type { RateCounter } from './rate-limit/types.js';
+
+export interface ApiDeps {
+  app: AppContext;
+  sessions: SessionStore;
+  tokens: BearerTokenStore;
+  apiKeys: ApiKeyStore;
+  lockout: Lockout;
+  secrets: SecretStore;
+  rateCounter: RateCounter;
+  events: EventPublisher;
+  /** `MAIRUST_EMERGENCY_TOKEN`, if set (one-time super-admin access, SPEC §10). */
+  emergencyToken?: string;
+  /** Clock for tests (TOTP, expiry). */
+  now?: () => number;
+}

@@ -1,0 +1,195 @@
+/**
+ * An in-process MaiRust REST API of the current test shape, wired exactly like `mairust serve`
+ * (openApp → buildApiDeps → createHttpServer → mountApi), for route-level tests.
+ *
+ *   const api = await startApi();
+ *   const t = await api.tenant('acme');               // tenant + tenant_admin + bearer token
+ *   const res = await api.call('GET', '/api/v1/domains', { token: t.admin.token });
+ *   assert.equal(res.status, 200); res.json.data …
+ *   await api.close();
+ *
+ * Requests go through Fastify's `inject` (the whole HTTP pipeline — hooks, validation,
+ * serialization — without a socket); `api.url` is also listening for tests that need a real
+ * client. Logs go to a file; `api.logText()` returns them so tests can scan them for secrets.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { stringify } from 'yaml';
+import { openApp, type AppContext } from '../../src/app/context.js';
+import { buildApiDeps, mountApi } from '../../src/app/api.js';
+import type { ApiDeps } from '../../src/http/api/deps.js';
+import { createHttpServer } from '../../src/http/server.js';
+import { createHealth } from '../../src/observability/health.js';
+import { systemScope, tenantScope } from '../../src/core/scope.js';
+import type { User, UserRole } from '../../src/core/tenancy/types.js';
+import { freshDatabase, s3TestSettings, shape, tempDir } from './shape.js';
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** Parsed JSON body (undefined when the body is not JSON). */
+  json: any;
+  /** Set-Cookie values by cookie name. */
+  cookies: Record<string, string>;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Cookie header values by name (for session tests). */
+  cookies?: Record<string, string>;
+  /** Raw payload (string/Buffer) instead of JSON. */
+  payload?: string | Buffer;
+  remoteAddress?: string;
+}
+
+export interface TestUser {
+  user: User;
+  password: string;
+  /** Bearer access token from POST /auth/login (or minted directly when the login route is absent). */
+  token: string;
+}
+
+export interface TestTenant {
+  id: string;
+  name: string;
+  admin: TestUser;
+}
+
+export interface ApiHarness {
+  app: AppContext;
+  deps: ApiDeps;
+  server: FastifyInstance;
+  url: string;
+  dataDir: string;
+  call(method: string, path: string, opts?: CallOptions): Promise<ApiResponse>;
+  /** A super-admin (in tenant "system") with a token. */
+  superAdmin(): Promise<TestUser>;
+  /** A tenant with one tenant_admin (admin@<name>.test). */
+  tenant(name?: string): Promise<TestTenant>;
+  /** A user of `tenantId` with a token. `domainScope` are domain ids (domain_admin). */
+  user(tenantId: string, opts?: { role?: UserRole; email?: string; domainScope?: string[]; password?: string }): Promise<TestUser>;
+  /** A fresh access token for a user (through the token store, as the login route would issue). */
+  tokenFor(user: User): Promise<string>;
+  /** Everything logged so far. */
+  logText(): string;
+  close(): Promise<void>;
+}
+
+function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof out[k] === 'object' ? deepMerge(out[k], v) : v;
+  }
+  return out;
+}
+
+export async function startApi(opts: { config?: Record<string, any>; env?: Record<string, string>; now?: () => number; emergencyToken?: string } = {}): Promise<ApiHarness> {
+  const dir = tempDir('mairust-api-');
+  const dataDir = dir.path;
+  mkdirSync(dataDir, { recursive: true });
+  const db = await freshDatabase({ migrate: false });
+  await db.db.close();
+  let config: Record<string, any> = {
+    server: { data_dir: dataDir, hostname: 'mail.test' },
+    database: { url: shape === 'embedded' ? `sqlite:${join(dataDir, 'mairust.db')}` : db.url },
+    // Route tests make many requests as one user; the rate-limit tests set their own limits.
+    api: { rate_limit: { per_user_per_minute: 100000, admin_per_ip_per_minute: 100000, anonymous_per_ip_per_minute: 100000, plugin_per_token_per_minute: 100000 } },
+    log: { level: 'debug' },
+  };
+  if (shape === 'cluster') {
+    const s3 = s3TestSettings();
+    config = deepMerge(config, {
+      storage: {
+        backend: 's3',
+        s3: { endpoint: s3.endpoint, region: s3.region, access_key_id: s3.accessKeyId, secret_access_key: s3.secretAccessKey, bucket: `mairust-api-${randomBytes(5).toString('hex')}`, create_bucket: true },
+      },
+      security: { master_key: randomBytes(32).toString('base64') },
+    });
+  }
+  config = deepMerge(config, opts.config ?? {});
+  const configPath = join(dataDir, 'config.yaml');
+  writeFileSync(configPath, stringify(config));
+  const logPath = join(dataDir, 'test.log');
+  const logFd = openSync(logPath, 'a');
+  const app = await openApp({ configPath, env: { ...(opts.env ?? {}) }, logDestination: logFd });
+  const deps = await buildApiDeps(app, { emergencyToken: opts.emergencyToken ?? '', now: opts.now });
+  const health = createHealth({ database: () => app.db.ping(), blob_store: () => app.blobs.ping(), queue: () => app.queue.ping() });
+  const server = createHttpServer({ logger: app.logger, metrics: app.metrics, health, bodyLimitBytes: app.config.api.body_limit_bytes });
+  await mountApi(server, deps);
+  await server.listen({ host: '127.0.0.1', port: 0 });
+  const addr = server.server.address() as { port: number };
+  const url = `http://127.0.0.1:${addr.port}`;
+
+  let superAdmin: TestUser | undefined;
+  let counter = 0;
+
+  const harness: ApiHarness = {
+    app,
+    deps,
+    server,
+    url,
+    dataDir,
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      if (o.cookies) headers.cookie = Object.entries(o.cookies).map(([k, v]) => `${k}=${v}`).join('; ');
+      let payload: string | Buffer | undefined = o.payload;
+      if (payload === undefined && o.body !== undefined) {
+        payload = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await server.inject({ method: method as any, url: path, headers, payload, remoteAddress: o.remoteAddress ?? '127.0.0.1' });
+      let json: any;
+      try {
+        json = res.body ? JSON.parse(res.body) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const cookies: Record<string, string> = {};
+      for (const c of res.cookies as { name: string; value: string }[]) cookies[c.name] = c.value;
+      return { status: res.statusCode, headers: res.headers as ApiResponse['headers'], body: res.body, json, cookies };
+    },
+    async tokenFor(user) {
+      const pair = await deps.tokens.issue({ tenantId: user.tenantId, userId: user.id });
+      return pair.accessToken;
+    },
+    async superAdmin() {
+      if (superAdmin) return superAdmin;
+      const tenant = await app.tenancy.tenants.create(systemScope, { name: 'system' });
+      const user = await app.tenancy.users.add(systemScope, { tenantId: tenant.id, email: 'root@mail.test', password: TEST_PASSWORD, role: 'super_admin' });
+      superAdmin = { user, password: TEST_PASSWORD, token: await harness.tokenFor(user) };
+      return superAdmin;
+    },
+    async tenant(name) {
+      const tname = name ?? `t${++counter}-${randomBytes(3).toString('hex')}`;
+      const tenant = await app.tenancy.tenants.create(systemScope, { name: tname });
+      const admin = await harness.user(tenant.id, { role: 'tenant_admin', email: `admin@${tname.toLowerCase()}.test` });
+      return { id: tenant.id, name: tname, admin };
+    },
+    async user(tenantId, o = {}) {
+      const email = o.email ?? `u${++counter}-${randomBytes(3).toString('hex')}@users.test`;
+      const password = o.password ?? TEST_PASSWORD;
+      const user = await app.tenancy.users.add(tenantScope(tenantId), { tenantId, email, password, role: o.role ?? 'user', domainScope: o.domainScope });
+      return { user, password, token: await harness.tokenFor(user) };
+    },
+    logText() {
+      return readFileSync(logPath, 'utf8');
+    },
+    async close() {
+      await server.close();
+      await deps.rateCounter.close();
+      await app.close();
+      closeSync(logFd);
+      if (shape === 'cluster') await db.drop().catch(() => {});
+      dir.remove();
+    },
+  };
+  return harness;
+}
