@@ -18,6 +18,7 @@ import { register as registerAlias } from './alias.js';
 import { register as registerAdmin } from './admin.js';
 import { register as registerQueue } from './queue.js';
 import { register as registerDb } from './db.js';
+import { register as registerSecrets } from './secrets.js';
 
 export function buildProgram(): { program: Command; cli: CliContext } {
   const program = new Command('mairust')
@@ -46,7 +47,7 @@ export function buildProgram(): { program: Command; cli: CliContext } {
 
   for (const register of [
     registerServe, registerMigrate, registerConfig, registerTenant, registerDomain, registerUser,
-    registerMailbox, registerAlias, registerAdmin, registerQueue, registerDb,
+    registerMailbox, registerAlias, registerAdmin, registerQueue, registerDb, registerSecrets,
   ]) register(program, cli);
   return { program, cli };
 }
