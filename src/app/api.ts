@@ -13,18 +13,28 @@ import { ApiKeyStore } from '../security/credentials/api-keys.js';
 import { Lockout } from '../security/lockout.js';
 import { createRateCounter } from '../http/api/rate-limit/index.js';
 import { openSecretStore } from '../security/secrets/index.js';
-import { WebhookPublisher } from '../webhooks/index.js';
+import { WebhookPublisher, type EventPublisher } from '../webhooks/index.js';
+import type { SecretStore } from '../security/secrets/types.js';
+import { DkimKeyService } from '../emailauth/dkim-keys.js';
 
 export interface BuildApiOptions {
   /** `MAIRUST_EMERGENCY_TOKEN` (SPEC §10); default: the process environment. */
   emergencyToken?: string;
   now?: () => number;
+  /** Shared with the mail pipeline when the server builds them first (see eventPublisher). */
+  secrets?: SecretStore;
+  events?: EventPublisher;
+}
+
+/** The event webhook publisher (shared by the API and the inbound pipeline). */
+export function eventPublisher(app: AppContext): EventPublisher {
+  return new WebhookPublisher({ db: app.db, queue: app.queue, config: () => app.config.webhooks, logger: app.logger.child({ component: 'webhooks' }) });
 }
 
 export async function buildApiDeps(app: AppContext, opts: BuildApiOptions = {}): Promise<ApiDeps> {
   const cfg = app.config.api;
   const now = opts.now ?? Date.now;
-  const secrets = await openSecretStore({ config: app.config, db: app.db, logger: app.logger });
+  const secrets = opts.secrets ?? (await openSecretStore({ config: app.config, db: app.db, logger: app.logger }));
   const emergency = opts.emergencyToken ?? process.env.MAIRUST_EMERGENCY_TOKEN;
   return {
     app,
@@ -34,7 +44,8 @@ export async function buildApiDeps(app: AppContext, opts: BuildApiOptions = {}):
     lockout: new Lockout(app.db, { now }),
     secrets,
     rateCounter: createRateCounter(app.config.api.rate_limit, app.db),
-    events: new WebhookPublisher({ db: app.db, queue: app.queue, config: () => app.config.webhooks, logger: app.logger.child({ component: 'webhooks' }) }),
+    events: opts.events ?? eventPublisher(app),
+    dkim: new DkimKeyService({ db: app.db, secrets, now }),
     emergencyToken: emergency && emergency.length >= 32 ? emergency : undefined,
     now,
   };

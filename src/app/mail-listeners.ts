@@ -3,6 +3,7 @@
  * with implicit TLS) from the AppContext. Part of the composition root: the only place that
  * decides which spam checker, resolver and TLS material the listeners get.
  */
+import type { EventPublisher } from '../webhooks/types.js';
 import { resolve } from 'node:path';
 import { systemScope } from '../core/scope.js';
 import { verifyMessage } from '../emailauth/index.js';
@@ -23,7 +24,7 @@ export interface MailListeners {
   close(drainMs: number): Promise<void>;
 }
 
-export async function startMailListeners(app: AppContext): Promise<MailListeners> {
+export async function startMailListeners(app: AppContext, extra: { events?: EventPublisher } = {}): Promise<MailListeners> {
   const config = app.config;
   const log = app.logger.child({ component: 'smtp' });
   const lockout = new Lockout(app.db);
@@ -48,6 +49,7 @@ export async function startMailListeners(app: AppContext): Promise<MailListeners
     spoolDir,
     logger: app.logger.child({ component: 'pipeline' }),
     metrics: app.metrics,
+    events: extra.events,
   });
 
   const tlsOptions = { dataDir: config.server.data_dir, hostname: config.server.hostname };

@@ -15,8 +15,10 @@ import { openApp, type AppContext, type OpenOptions } from './context.js';
 import { bootstrapSuperAdmin } from './bootstrap.js';
 import { startMaintenance, type Maintenance } from './maintenance.js';
 import { startMailListeners, type MailListeners } from './mail-listeners.js';
-import { buildApiDeps, mountApi } from './api.js';
+import { buildApiDeps, eventPublisher, mountApi } from './api.js';
 import type { ApiDeps } from '../http/api/deps.js';
+import { openSecretStore } from '../security/secrets/index.js';
+import { startWebhookWorker, WebhookStore } from '../webhooks/index.js';
 
 export interface RunningServer {
   app: AppContext;
@@ -41,6 +43,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   let maintenance: Maintenance | undefined;
   let mail: MailListeners | undefined;
   let api: ApiDeps | undefined;
+  let stopWebhooks: (() => Promise<void>) | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -67,9 +70,12 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     });
     // The mail listeners are bound before HTTP answers: once /health/ready says 200, every
     // listener accepts connections.
-    mail = await startMailListeners(app);
+    // Secrets first: without a usable master key the server must not start (ADR 0008).
+    const secrets = await openSecretStore({ config: app.config, db: app.db, logger: app.logger });
+    const events = eventPublisher(app);
+    mail = await startMailListeners(app, { events });
     http = createHttpServer({ logger: app.logger, metrics, health, bodyLimitBytes: config.api.body_limit_bytes });
-    api = await buildApiDeps(app);
+    api = await buildApiDeps(app, { events, secrets });
     await mountApi(http, api);
     const { host, port } = config.listeners.http;
     await http.listen({ host, port });
@@ -77,6 +83,14 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     const httpAddress = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : `${host}:${port}`;
 
     maintenance = startMaintenance(app, () => app.config, api);
+    const webhookLog = app.logger.child({ component: 'webhooks' });
+    stopWebhooks = startWebhookWorker({
+      queue: app.queue,
+      store: new WebhookStore({ db: app.db, secrets, config: () => app.config.webhooks, logger: webhookLog }),
+      resolver: app.resolver,
+      config: () => app.config.webhooks,
+      logger: webhookLog,
+    });
 
     mkdirSync(config.server.data_dir, { recursive: true });
     writeFileSync(pidFilePath(config), `${process.pid}\n`);
@@ -115,6 +129,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           await mail?.close(app.config.shutdown.smtp_drain_seconds * 1000);
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();
+          await stopWebhooks?.();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
           await api?.rateCounter.close();
           // 4. close the database and the rest.

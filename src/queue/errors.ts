@@ -24,3 +24,12 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }
+
+/**
+ * A handler throws an error with `permanent: true` when retrying cannot help (a refused webhook
+ * address, a 5xx from a mail server): the job goes to the dead letter at once instead of using up
+ * its remaining attempts.
+ */
+export function isPermanentError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
+}

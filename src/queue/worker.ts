@@ -17,7 +17,7 @@ import type { JobHandler } from './queue.js';
 import type { QueueMetricEvent, QueueSettings } from './options.js';
 import { backoffDelayMs, parseBackoff } from './backoff.js';
 import { claimJobs, completeJob, deadLetterExpired, extendLease, failJob, releaseJob, type JobRow, type Lease } from './claim.js';
-import { LeaseLostError, QueueStoppingError, errorText } from './errors.js';
+import { LeaseLostError, QueueStoppingError, errorText, isPermanentError } from './errors.js';
 import { toJob } from './job-row.js';
 
 export const MAX_CONCURRENCY = 1000;
@@ -168,7 +168,7 @@ export class Worker {
     }
     const attempts = lease.attempts;
     const schedule = parseBackoff(row.backoff_json, this.host.settings().defaultBackoffSeconds);
-    const retryAt = attempts >= Number(row.max_attempts) ? null : at + backoffDelayMs(schedule, attempts);
+    const retryAt = attempts >= Number(row.max_attempts) || isPermanentError(failure.error) ? null : at + backoffDelayMs(schedule, attempts);
     const error = errorText(failure.error);
     if (await this.persist(lease, () => failJob(db, lease, { error, retryAt, now: at }))) {
       if (retryAt === null) {

@@ -10,6 +10,7 @@ import type { Lockout } from '../../security/lockout.js';
 import type { SecretStore } from '../../security/secrets/types.js';
 import type { EventPublisher } from '../../webhooks/types.js';
 import type { RateCounter } from './rate-limit/types.js';
+import type { DkimKeyService } from '../../emailauth/dkim-keys.js';
 
 export interface ApiDeps {
   app: AppContext;
@@ -20,6 +21,8 @@ export interface ApiDeps {
   secrets: SecretStore;
   rateCounter: RateCounter;
   events: EventPublisher;
+  /** Per-domain DKIM keys (private keys sealed in `secrets`). */
+  dkim: DkimKeyService;
   /** `MAIRUST_EMERGENCY_TOKEN`, if set (one-time super-admin access, SPEC §10). */
   emergencyToken?: string;
   /** Clock for tests (TOTP, expiry). */

@@ -190,18 +190,31 @@ export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessa
             authResults: msg.authResults ?? undefined,
             spamScore: msg.spam?.score,
             targets: plan.targets.map((t) => t.target),
-            inTransaction: plan.outbound && user
-              ? async (trx, messageId) => {
-                  outcome.outboundJobId = await enqueueOutbound(deps.queue, trx, {
-                    tenantId: plan.tenantId,
-                    messageId,
-                    mailFrom: msg.envelope.mailFrom,
-                    recipients: remote,
-                    userId: user.id,
-                    queueId: msg.queueId,
-                  });
-                }
-              : undefined,
+            inTransaction: async (trx, messageId) => {
+              if (plan.outbound && user) {
+                outcome.outboundJobId = await enqueueOutbound(deps.queue, trx, {
+                  tenantId: plan.tenantId,
+                  messageId,
+                  mailFrom: msg.envelope.mailFrom,
+                  recipients: remote,
+                  userId: user.id,
+                  queueId: msg.queueId,
+                });
+              }
+              const received = plan.targets.filter((t) => t.kind === 'recipient');
+              if (deps.events && received.length) {
+                // In the commit transaction: the event exists exactly when the message does.
+                await deps.events.publish('message.received', plan.tenantId, {
+                  message_id: messageId,
+                  queue_id: msg.queueId,
+                  mailbox_ids: received.map((t) => t.mailboxId),
+                  from: meta.from,
+                  subject: meta.subject,
+                  size: blob.size,
+                  received_at: msg.receivedAt.toISOString(),
+                }, trx);
+              }
+            },
           });
           outcome.messageIds.push(stored.messageId);
           outcome.tenantIds.push(plan.tenantId);

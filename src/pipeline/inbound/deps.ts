@@ -13,6 +13,7 @@ import type { Database } from '../../store/db/database.js';
 import type { SpamChecker } from '../../spam/index.js';
 import type { EmailAuthResult, VerifyInput } from '../../emailauth/index.js';
 import type { PreDeliveryHook, PreReceiveHook } from './hook-slots.js';
+import type { EventPublisher } from '../../webhooks/types.js';
 
 export type EmailAuthInput = VerifyInput;
 
@@ -46,6 +47,8 @@ export interface InboundPipelineDeps {
   metrics?: Pick<Metrics, 'registry'>;
   /** Hook slots (SPEC §6); empty until the hooks issue fills them. */
   hooks?: { preReceive?: PreReceiveHook[]; preDelivery?: PreDeliveryHook[] };
+  /** Event webhooks (SPEC §11): `message.received` is queued in the commit transaction. */
+  events?: EventPublisher;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
