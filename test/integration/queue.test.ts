@@ -135,6 +135,21 @@ describe(`database queue (${shape})`, () => {
     assert.equal(await q.retryNow('00000000-0000-0000-0000-000000000000'), false);
   });
 
+  test('an error marked permanent dead-letters the job at its first attempt', async () => {
+    const q = newQueue();
+    let calls = 0;
+    q.work('permanent', async () => {
+      calls++;
+      throw Object.assign(new Error('address refused'), { permanent: true });
+    });
+    const id = await q.enqueue('permanent', {}, { maxAttempts: 5, backoffSeconds: [0] });
+    await waitFor(async () => (await q.get(id))?.status === 'dead', 'the job to be dead-lettered');
+    const dead = await q.get(id);
+    assert.equal(calls, 1);
+    assert.equal(dead?.attempts, 1);
+    assert.equal(dead?.lastError, 'address refused');
+  });
+
   test('retryNow makes a waiting job due at once and keeps its attempt count', async () => {
     const q = newQueue();
     const id = await q.enqueue('waiting', {}, { delayMs: 3_600_000 });

@@ -115,7 +115,7 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiPluginOptions): P
 
   // Registered after the onRoute check so the docs' own routes are marked public by it.
   if (config().api.docs_enabled) {
-    await app.register(swaggerUi, { routePrefix: DOCS_PREFIX, staticCSP: true, uiConfig: { deepLinking: false } });
+    await app.register(swaggerUi, { routePrefix: DOCS_PREFIX, indexPrefix: API_PREFIX, staticCSP: true, uiConfig: { deepLinking: false } });
   }
 
   app.addHook('preValidation', async (request, reply) => {
