@@ -7,6 +7,7 @@ import { purgeDeleted } from '../core/mailbox-state/purge.js';
 import { Lockout } from '../security/lockout.js';
 import type { AppContext } from './context.js';
 import type { ApiDeps } from '../http/api/deps.js';
+import { auditRetentionRound } from '../security/audit-retention.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 const DONE_JOB_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -28,6 +29,7 @@ export function startMaintenance(app: AppContext, config: () => Config, api?: Pi
     );
     await app.queue.purgeDone(DONE_JOB_RETENTION_MS);
     await new Lockout(app.db).prune();
+    await auditRetentionRound(app.db, config().audit.retention_days, log);
     if (api) {
       await api.sessions.prune();
       await api.tokens.prune();

@@ -19,6 +19,8 @@ import { buildApiDeps, eventPublisher, mountApi } from './api.js';
 import type { ApiDeps } from '../http/api/deps.js';
 import { openSecretStore } from '../security/secrets/index.js';
 import { startWebhookWorker, WebhookStore } from '../webhooks/index.js';
+import { startAuditFileSink } from '../security/audit-file-sink.js';
+import { applyStoredOverrides, applyToApp } from '../settings/settings-service.js';
 
 export interface RunningServer {
   app: AppContext;
@@ -44,6 +46,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   let mail: MailListeners | undefined;
   let api: ApiDeps | undefined;
   let stopWebhooks: (() => Promise<void>) | undefined;
+  let stopSettingsSync: (() => void) | undefined;
+  let stopAuditSink: (() => Promise<void>) | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -53,6 +57,18 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
       throw new StartupError(`blob store (${config.storage.backend}) is unreachable: ${(err as Error).message}`);
     }
     await bootstrapSuperAdmin(app, (line: string) => process.stdout.write(line + '\n'));
+    // Settings changed through the API override the file, on every node; applied before anything
+    // reads the reloadable keys. A changed TLS path re-reads the certificates like a SIGHUP does.
+    const settings = await applyStoredOverrides(app, {
+      apply: async (a, next, changed) => {
+        await applyToApp(a, next, changed);
+        if (changed.some((k) => k.startsWith('tls.'))) {
+          await mail?.reloadTls().catch((err) => log.error({ err: { message: (err as Error).message } }, 'TLS reload failed; keeping the current certificate'));
+        }
+      },
+    });
+    stopSettingsSync = settings.startSync();
+    stopAuditSink = startAuditFileSink(app);
 
     const { metrics } = app;
     metrics.setQueueStatsSource(() => app.queue.stats());
@@ -114,6 +130,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
         await mail!.reloadTls().catch((err) => log.error({ err: { message: (err as Error).message } }, 'TLS reload failed; keeping the current certificate'));
         // Keys that need a restart keep their running value, so the process never runs half-changed.
         app.updateConfig(applyReloadable(app.config, next, diff.reloadable));
+        // The file changed; settings made through the API still take precedence over it.
+        await settings.rebase(app.config);
         log.info({ applied: diff.reloadable, restart_required: diff.restartRequired }, 'configuration reloaded');
         if (diff.restartRequired.length) log.warn({ keys: diff.restartRequired }, 'changed keys need a restart to take effect');
         return { applied: diff.reloadable, restartRequired: diff.restartRequired };
@@ -130,6 +148,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();
           await stopWebhooks?.();
+          stopSettingsSync?.();
+          await stopAuditSink?.();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
           await api?.rateCounter.close();
           // 4. close the database and the rest.
@@ -160,6 +180,9 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     return server;
   } catch (err) {
     maintenance?.stop();
+    stopSettingsSync?.();
+    await stopAuditSink?.().catch(() => {});
+    await stopWebhooks?.().catch(() => {});
     await mail?.close(0).catch(() => {});
     await http?.close().catch(() => {});
     await api?.rateCounter.close().catch(() => {});

@@ -1,0 +1,373 @@
+/**
+ * The role × tenant matrix (issue 4, SPEC §9): for every API route, each role of tenant A gets
+ * exactly what it should on A's own rows, and nothing of tenant B is readable, listable, changeable
+ * or guessable — an id of B's answers exactly like an id that does not exist (404 where the role may
+ * use the route at all), and B's rows are unchanged afterwards.
+ *
+ * The route list comes from the OpenAPI document, so a route added later without an entry here
+ * fails the coverage test at the end instead of going unchecked.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { startApi, type ApiHarness, type TestUser } from '../support/api.js';
+import { shape } from '../support/shape.js';
+import { tenantScope } from '../../src/core/scope.js';
+
+type Role = 'tenant_admin' | 'domain_admin' | 'user';
+const ROLES: Role[] = ['tenant_admin', 'domain_admin', 'user'];
+
+interface TenantWorld {
+  id: string;
+  name: string;
+  principals: Record<Role, TestUser>;
+  ids: {
+    domain: string; // in the domain admin's scope
+    otherDomain: string; // not in it
+    user: string; // the `user` principal (login in `domain`)
+    otherUser: string; // a user whose login is in `otherDomain`
+    mailbox: string; // owned by the `user` principal
+    otherMailbox: string; // owned by otherUser
+    sharedMailbox: string; // no owner, in `domain`
+    alias: string;
+    folder: string; // INBOX of `mailbox`
+    message: string; // entry in `mailbox`'s INBOX
+    sharedMessage: string; // entry in `sharedMailbox`'s INBOX
+    apiKey: string; // the `user` principal's key
+    webhook: string;
+  };
+  subject: string;
+}
+
+function sample(subject: string, to: string): Buffer {
+  return Buffer.from(
+    `From: Sender <sender@example.net>\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${randomUUID()}@example.net>\r\n\r\nBody of ${subject}\r\n`,
+  );
+}
+
+async function buildTenant(api: ApiHarness, label: string): Promise<TenantWorld> {
+  const { tenancy, mailboxState } = api.app;
+  const t = await api.tenant(`iso-${label}`);
+  const scope = tenantScope(t.id);
+  const dom = `${label}.iso.test`;
+  const otherDom = `${label}-other.iso.test`;
+  const domain = await tenancy.domains.add(scope, { name: dom });
+  const otherDomain = await tenancy.domains.add(scope, { name: otherDom });
+  const domainAdmin = await api.user(t.id, { role: 'domain_admin', email: `da@${dom}`, domainScope: [domain.id] });
+  const user = await api.user(t.id, { role: 'user', email: `u@${dom}` });
+  const otherUser = await api.user(t.id, { role: 'user', email: `o@${otherDom}` });
+  const mailbox = await tenancy.mailboxes.add(scope, { address: `u@${dom}`, user: user.user.id });
+  const otherMailbox = await tenancy.mailboxes.add(scope, { address: `o@${otherDom}`, user: otherUser.user.id });
+  const shared = await tenancy.mailboxes.add(scope, { address: `shared@${dom}` });
+  const alias = await tenancy.aliases.add(scope, { address: `team@${dom}`, targets: [`u@${dom}`] });
+  const inbox = (await mailboxState.findFolder(scope, mailbox.id, 'INBOX'))!;
+  const sharedInbox = (await mailboxState.findFolder(scope, shared.id, 'INBOX'))!;
+  const subject = `secret-subject-${label}-${randomUUID().slice(0, 8)}`;
+  const a = await mailboxState.append(scope, mailbox.id, inbox.id, sample(subject, `u@${dom}`));
+  const b = await mailboxState.append(scope, shared.id, sharedInbox.id, sample(`${subject}-shared`, `shared@${dom}`));
+  const entry = (await mailboxState.getEntry(scope, inbox.id, a.uid))!;
+  const sharedEntry = (await mailboxState.getEntry(scope, sharedInbox.id, b.uid))!;
+  const key = await api.deps.apiKeys.create({ tenantId: t.id, userId: user.user.id, name: 'k', scopes: ['read'] });
+  const wh = await api.call('POST', '/api/v1/webhooks', {
+    token: t.admin.token,
+    body: { url: `https://hooks.${dom}/in`, events: ['message.received'] },
+  });
+  assert.equal(wh.status, 201, wh.body);
+  return {
+    id: t.id,
+    name: t.name,
+    principals: { tenant_admin: t.admin, domain_admin: domainAdmin, user },
+    ids: {
+      domain: domain.id,
+      otherDomain: otherDomain.id,
+      user: user.user.id,
+      otherUser: otherUser.user.id,
+      mailbox: mailbox.id,
+      otherMailbox: otherMailbox.id,
+      sharedMailbox: shared.id,
+      alias: alias.id,
+      folder: inbox.id,
+      message: entry.id,
+      sharedMessage: sharedEntry.id,
+      apiKey: key.id,
+      webhook: wh.json.data.id,
+    },
+    subject,
+  };
+}
+
+/** Everything of a tenant that a request could change, for the before/after comparison. */
+async function snapshot(api: ApiHarness, w: TenantWorld): Promise<string> {
+  const k = api.app.db.kysely;
+  const tid = w.id;
+  const parts = await Promise.all([
+    k.selectFrom('tenants').select(['name', 'status', 'plan', 'limits_json', 'legal_hold', 'retention_days']).where('id', '=', tid).execute(),
+    k.selectFrom('domains').select(['id', 'name', 'status', 'catch_all_mailbox_id']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('users').select(['id', 'email', 'role', 'status', 'display_name', 'domain_scope_json', 'password_hash']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('mailboxes').select(['id', 'address', 'user_id', 'quota_bytes', 'status']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('aliases').select(['id', 'address']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('alias_targets').select(['alias_id', 'mailbox_id']).where('tenant_id', '=', tid).orderBy('alias_id').orderBy('mailbox_id').execute(),
+    k.selectFrom('folders').select(['id', 'name', 'highest_modseq', 'deleted_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('folder_entries').select(['id', 'folder_id', 'uid', 'modseq', 'flags_json', 'keywords_json', 'deleted_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('api_keys').select(['id', 'revoked_at', 'scopes_json']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('webhooks').select(['id', 'url', 'events_json', 'enabled', 'secret_id']).where('tenant_id', '=', tid).orderBy('id').execute(),
+  ]);
+  return JSON.stringify(parts);
+}
+
+/**
+ * Every routed operation, with the id it takes from a tenant's world, a body that would be valid,
+ * and what each role of the owning tenant gets on its own rows. `own` is null for operations whose
+ * success would destroy fixtures other rows need; those are covered by the cross-tenant and role
+ * checks, and by the resource suites (api-*.test.ts).
+ */
+interface Op {
+  method: string;
+  path: string;
+  /** Path parameters from a tenant's ids; `part` is fixed. */
+  params?: (w: TenantWorld) => Record<string, string>;
+  query?: (w: TenantWorld) => string;
+  body?: (w: TenantWorld) => unknown;
+  /** Expected status per role of the same tenant; null = not exercised on own rows. */
+  own: Record<Role, number> | null;
+  /** Routes only a super-admin may use (role check comes first, whatever the id). */
+  superOnly?: boolean;
+}
+
+const ID_KEYS = {
+  domain: (w: TenantWorld) => ({ id: w.ids.domain }),
+  otherDomain: (w: TenantWorld) => ({ id: w.ids.otherDomain }),
+  user: (w: TenantWorld) => ({ id: w.ids.user }),
+  otherUser: (w: TenantWorld) => ({ id: w.ids.otherUser }),
+  mailbox: (w: TenantWorld) => ({ id: w.ids.mailbox }),
+  alias: (w: TenantWorld) => ({ id: w.ids.alias }),
+  folder: (w: TenantWorld) => ({ id: w.ids.folder }),
+  message: (w: TenantWorld) => ({ id: w.ids.message }),
+  apiKey: (w: TenantWorld) => ({ id: w.ids.apiKey }),
+  webhook: (w: TenantWorld) => ({ id: w.ids.webhook }),
+  tenant: (w: TenantWorld) => ({ id: w.id }),
+};
+
+const OPS: Op[] = [
+  // domains
+  { method: 'GET', path: '/api/v1/domains/{id}', params: ID_KEYS.domain, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
+  { method: 'GET', path: '/api/v1/domains/{id}', params: ID_KEYS.otherDomain, own: { tenant_admin: 200, domain_admin: 404, user: 403 } },
+  { method: 'PATCH', path: '/api/v1/domains/{id}', params: ID_KEYS.otherDomain, body: () => ({ status: 'disabled' }), own: null },
+  { method: 'DELETE', path: '/api/v1/domains/{id}', params: ID_KEYS.otherDomain, own: null },
+  { method: 'GET', path: '/api/v1/domains/{id}/dns-records', params: ID_KEYS.domain, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
+  { method: 'POST', path: '/api/v1/domains/{id}/verify', params: ID_KEYS.otherDomain, own: null },
+  // users
+  { method: 'GET', path: '/api/v1/users/{id}', params: ID_KEYS.user, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
+  { method: 'GET', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, own: { tenant_admin: 200, domain_admin: 404, user: 403 } },
+  { method: 'PATCH', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, body: () => ({ display_name: 'changed' }), own: null },
+  { method: 'DELETE', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, own: null },
+  { method: 'POST', path: '/api/v1/users/{id}/reset-password', params: ID_KEYS.otherUser, own: null },
+  // mailboxes
+  { method: 'GET', path: '/api/v1/mailboxes/{id}', params: ID_KEYS.mailbox, own: { tenant_admin: 200, domain_admin: 200, user: 200 } },
+  { method: 'GET', path: '/api/v1/mailboxes/{id}', params: (w) => ({ id: w.ids.otherMailbox }), own: { tenant_admin: 200, domain_admin: 404, user: 404 } },
+  { method: 'PATCH', path: '/api/v1/mailboxes/{id}', params: (w) => ({ id: w.ids.otherMailbox }), body: () => ({ quota_bytes: 12345 }), own: null },
+  { method: 'DELETE', path: '/api/v1/mailboxes/{id}', params: (w) => ({ id: w.ids.otherMailbox }), query: () => '?force=true', own: null },
+  // aliases
+  { method: 'GET', path: '/api/v1/aliases/{id}', params: ID_KEYS.alias, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
+  { method: 'PUT', path: '/api/v1/aliases/{id}/targets', params: ID_KEYS.alias, body: (w) => ({ targets: [w.ids.sharedMailbox] }), own: null },
+  { method: 'DELETE', path: '/api/v1/aliases/{id}', params: ID_KEYS.alias, own: null },
+  // folders and messages: a person's mail is theirs alone; admins open only owner-less mailboxes
+  { method: 'PATCH', path: '/api/v1/folders/{id}', params: ID_KEYS.folder, body: () => ({ name: 'Renamed' }), own: null },
+  { method: 'DELETE', path: '/api/v1/folders/{id}', params: ID_KEYS.folder, own: null },
+  { method: 'GET', path: '/api/v1/messages/{id}', params: ID_KEYS.message, own: { tenant_admin: 404, domain_admin: 404, user: 200 } },
+  { method: 'GET', path: '/api/v1/messages/{id}', params: (w) => ({ id: w.ids.sharedMessage }), own: { tenant_admin: 200, domain_admin: 200, user: 404 } },
+  { method: 'GET', path: '/api/v1/messages/{id}/raw', params: ID_KEYS.message, own: { tenant_admin: 404, domain_admin: 404, user: 200 } },
+  { method: 'GET', path: '/api/v1/messages/{id}/attachments/{part}', params: (w) => ({ id: w.ids.message, part: '1' }), own: null },
+  { method: 'PATCH', path: '/api/v1/messages/{id}', params: ID_KEYS.message, body: () => ({ flags: { add: ['flagged'] } }), own: null },
+  { method: 'POST', path: '/api/v1/messages/{id}/move', params: ID_KEYS.message, body: (w) => ({ folder_id: w.ids.folder }), own: null },
+  { method: 'DELETE', path: '/api/v1/messages/{id}', params: ID_KEYS.message, own: null },
+  // API keys and webhooks
+  { method: 'DELETE', path: '/api/v1/api-keys/{id}', params: ID_KEYS.apiKey, own: null },
+  { method: 'POST', path: '/api/v1/api-keys/{id}/rotate', params: ID_KEYS.apiKey, own: null },
+  { method: 'GET', path: '/api/v1/webhooks/{id}', params: ID_KEYS.webhook, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'PATCH', path: '/api/v1/webhooks/{id}', params: ID_KEYS.webhook, body: () => ({ enabled: false }), own: null },
+  { method: 'DELETE', path: '/api/v1/webhooks/{id}', params: ID_KEYS.webhook, own: null },
+  { method: 'POST', path: '/api/v1/webhooks/{id}/rotate-secret', params: ID_KEYS.webhook, own: null },
+  { method: 'POST', path: '/api/v1/webhooks/{id}/test', params: ID_KEYS.webhook, own: null },
+  // super-admin only
+  { method: 'GET', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, own: { tenant_admin: 403, domain_admin: 403, user: 403 }, superOnly: true },
+  { method: 'PATCH', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, body: () => ({ plan: 'default' }), own: null, superOnly: true },
+  { method: 'DELETE', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, own: null, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/tenants/{id}/suspend', params: ID_KEYS.tenant, own: null, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/tenants/{id}/activate', params: ID_KEYS.tenant, own: null, superOnly: true },
+  { method: 'GET', path: '/api/v1/admin/tenants/{id}/usage', params: ID_KEYS.tenant, own: { tenant_admin: 403, domain_admin: 403, user: 403 }, superOnly: true },
+];
+
+/** Id-less routes: what each role gets, and the rows of B they must never list. */
+interface ListOp {
+  path: (w: TenantWorld) => string;
+  own: Record<Role, number>;
+  /** Ids of B that must not appear in A's answer. */
+  forbidden: (b: TenantWorld) => string[];
+}
+
+const LISTS: ListOp[] = [
+  { path: () => '/api/v1/domains', own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.domain, b.ids.otherDomain] },
+  { path: (b) => `/api/v1/domains?tenant_id=${b.id}`, own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.domain, b.ids.otherDomain] },
+  { path: () => '/api/v1/users', own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.user, b.ids.otherUser] },
+  { path: (b) => `/api/v1/users?tenant_id=${b.id}`, own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.user, b.ids.otherUser] },
+  { path: () => '/api/v1/mailboxes', own: { tenant_admin: 200, domain_admin: 200, user: 200 }, forbidden: (b) => [b.ids.mailbox, b.ids.otherMailbox, b.ids.sharedMailbox] },
+  { path: () => '/api/v1/aliases', own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.alias] },
+  { path: () => '/api/v1/api-keys?all=true', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.apiKey] },
+  { path: () => '/api/v1/webhooks', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.webhook] },
+  { path: () => '/api/v1/admin/audit-logs?limit=100', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => '/api/v1/tenant', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => '/api/v1/tenant/usage', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => '/api/v1/admin/tenants', own: { tenant_admin: 403, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => '/api/v1/admin/settings', own: { tenant_admin: 403, domain_admin: 403, user: 403 }, forbidden: () => [] },
+];
+
+function fill(path: string, params: Record<string, string>): string {
+  return path.replace(/\{(\w+)\}/g, (_, k: string) => {
+    if (!(k in params)) throw new Error(`no value for {${k}} in ${path}`);
+    return params[k];
+  });
+}
+
+/** The same path with every id replaced by a fresh UUID (an id that exists nowhere). */
+function withUnknownIds(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) out[k] = k === 'part' ? v : randomUUID();
+  return out;
+}
+
+describe(`API role × tenant matrix (${shape})`, () => {
+  let api: ApiHarness;
+  let A: TenantWorld;
+  let B: TenantWorld;
+  let superAdmin: TestUser;
+
+  before(async () => {
+    api = await startApi();
+    superAdmin = await api.superAdmin();
+    A = await buildTenant(api, 'a');
+    B = await buildTenant(api, 'b');
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  test('each role of a tenant gets exactly its due on its own rows', async () => {
+    const failures: string[] = [];
+    for (const op of OPS.filter((o) => o.own)) {
+      for (const role of ROLES) {
+        const url = fill(op.path, op.params!(A)) + (op.query?.(A) ?? '');
+        const res = await api.call(op.method, url, { token: A.principals[role].token, body: op.body?.(A) });
+        if (res.status !== op.own![role]) failures.push(`${role} ${op.method} ${op.path}: ${res.status} (expected ${op.own![role]}) ${res.body.slice(0, 160)}`);
+      }
+    }
+    for (const l of LISTS) {
+      for (const role of ROLES) {
+        const res = await api.call('GET', l.path(B), { token: A.principals[role].token });
+        if (res.status !== l.own[role]) failures.push(`${role} GET ${l.path(B)}: ${res.status} (expected ${l.own[role]}) ${res.body.slice(0, 160)}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test('an id of tenant B answers exactly like an id that does not exist, for every role of A, and changes nothing', async () => {
+    const before = await snapshot(api, B);
+    const failures: string[] = [];
+    for (const op of OPS) {
+      for (const role of ROLES) {
+        const token = A.principals[role].token;
+        const params = op.params!(B);
+        const body = op.body?.(B);
+        const real = await api.call(op.method, fill(op.path, params) + (op.query?.(B) ?? ''), { token, body });
+        const ghost = await api.call(op.method, fill(op.path, withUnknownIds(params)) + (op.query?.(B) ?? ''), { token, body: op.body?.(B) });
+        const label = `${role} ${op.method} ${op.path}`;
+        if (real.status >= 200 && real.status < 300) failures.push(`${label}: ${real.status} on tenant B's row`);
+        if (real.status !== ghost.status || real.json?.error?.code !== ghost.json?.error?.code) {
+          failures.push(`${label}: B's id → ${real.status} ${real.json?.error?.code}, unknown id → ${ghost.status} ${ghost.json?.error?.code}`);
+        }
+        // Where the role may use the route at all, the answer is "not found", never "forbidden".
+        const mayUse = op.superOnly ? false : !(op.own && op.own[role] === 403);
+        if (mayUse && real.status !== 404 && real.status !== 403) failures.push(`${label}: ${real.status} (expected 404)`);
+        if (real.status === 403 && mayUse && op.own) failures.push(`${label}: 403 reveals the row exists`);
+      }
+    }
+    assert.deepEqual(failures, []);
+    assert.equal(await snapshot(api, B), before, "tenant B's rows are unchanged");
+  });
+
+  test('no list or search of A shows anything of B', async () => {
+    const failures: string[] = [];
+    for (const l of LISTS) {
+      for (const role of ROLES) {
+        const res = await api.call('GET', l.path(B), { token: A.principals[role].token });
+        for (const id of l.forbidden(B)) if (res.body.includes(id)) failures.push(`${role} GET ${l.path(B)} lists ${id}`);
+        if (res.body.includes(B.name)) failures.push(`${role} GET ${l.path(B)} shows B's name`);
+      }
+    }
+    // Mail of B cannot be listed or searched by any principal of A, even naming B's mailbox.
+    for (const role of ROLES) {
+      const token = A.principals[role].token;
+      for (const mb of [B.ids.mailbox, B.ids.sharedMailbox]) {
+        const res = await api.call('GET', `/api/v1/messages?mailbox_id=${mb}`, { token });
+        if (res.status !== 404) failures.push(`${role} lists messages of B's mailbox: ${res.status}`);
+        const f = await api.call('GET', `/api/v1/folders?mailbox_id=${mb}`, { token });
+        if (f.status !== 404) failures.push(`${role} lists folders of B's mailbox: ${f.status}`);
+      }
+      const q = await api.call('GET', `/api/v1/messages?q=${encodeURIComponent(B.subject)}`, { token });
+      if (q.body.includes(B.subject)) failures.push(`${role} finds B's message by search`);
+      const mine = await api.call('GET', `/api/v1/messages?q=${encodeURIComponent(A.subject)}`, { token: A.principals.user.token });
+      assert.equal(mine.status, 200, mine.body);
+      assert.equal(mine.json.data.length, 1, 'the search itself works: A finds its own message');
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test('creating rows in tenant B is impossible for A', async () => {
+    const before = await snapshot(api, B);
+    const token = A.principals.tenant_admin.token;
+    const attempts = [
+      await api.call('POST', '/api/v1/domains', { token, body: { name: 'sneaky.iso.test', tenant_id: B.id } }),
+      await api.call('POST', '/api/v1/users', { token, body: { email: 'sneaky@b.iso.test', password: 'a long enough password', tenant_id: B.id } }),
+      await api.call('POST', '/api/v1/mailboxes', { token, body: { address: 'sneaky@b.iso.test' } }),
+      await api.call('POST', '/api/v1/aliases', { token, body: { address: 'sneaky2@a.iso.test', targets: [B.ids.mailbox] } }),
+      await api.call('POST', '/api/v1/folders', { token: A.principals.user.token, body: { mailbox_id: B.ids.mailbox, name: 'Sneaky' } }),
+      await api.call('POST', '/api/v1/webhooks', { token, body: { url: 'https://x.example/h', events: ['user.created'], tenant_id: B.id } }),
+    ];
+    for (const r of attempts) assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.body}`);
+    assert.equal(await snapshot(api, B), before);
+  });
+
+  test("a super-admin reaches every tenant's administration, but not a person's mail", async () => {
+    const token = superAdmin.token;
+    for (const path of [`/api/v1/admin/tenants/${B.id}`, `/api/v1/domains/${B.ids.domain}`, `/api/v1/users/${B.ids.user}`, `/api/v1/mailboxes/${B.ids.mailbox}`, `/api/v1/aliases/${B.ids.alias}`, `/api/v1/webhooks/${B.ids.webhook}`]) {
+      const r = await api.call('GET', path, { token });
+      assert.equal(r.status, 200, `${path}: ${r.body}`);
+    }
+    const mail = await api.call('GET', `/api/v1/messages/${B.ids.message}`, { token });
+    assert.equal(mail.status, 404);
+  });
+
+  test('an API key is bounded by its owner and its scopes across tenants', async () => {
+    const key = await api.deps.apiKeys.create({ tenantId: A.id, userId: A.principals.tenant_admin.user.id, name: 'matrix', scopes: ['read', 'admin'] });
+    for (const path of [`/api/v1/domains/${B.ids.domain}`, `/api/v1/users/${B.ids.user}`, `/api/v1/webhooks/${B.ids.webhook}`, `/api/v1/aliases/${B.ids.alias}`]) {
+      const r = await api.call('GET', path, { token: key.key });
+      assert.equal(r.status, 404, `${path}: ${r.body}`);
+    }
+    const own = await api.call('GET', `/api/v1/domains/${A.ids.domain}`, { token: key.key });
+    assert.equal(own.status, 200);
+  });
+
+  test('every id-taking route of the OpenAPI document is in the matrix', async () => {
+    const doc = await api.call('GET', '/api/v1/openapi.json');
+    const covered = new Set(OPS.map((o) => `${o.method} ${o.path}`));
+    const missing: string[] = [];
+    for (const [path, ops] of Object.entries<Record<string, unknown>>(doc.json.paths)) {
+      if (!path.includes('{')) continue;
+      for (const method of Object.keys(ops)) {
+        const k = `${method.toUpperCase()} ${path}`;
+        if (!covered.has(k)) missing.push(k);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
+});
