@@ -11,6 +11,14 @@
  * Requests go through Fastify's `inject` (the whole HTTP pipeline — hooks, validation,
  * serialization — without a socket); `api.url` is also listening for tests that need a real
  * client. Logs go to a file; `api.logText()` returns them so tests can scan them for secrets.
+ *
+ * Every suite using the harness is also a leak test (SPEC §10: no response and no log line ever
+ * contains a password hash, private key, secret or token): `close()` scans every response body and
+ * the whole log, and fails when
+ *  - a credential (`mra_…`, `mrr_…`, `mk_live_…`, `whsec_…`, or one the harness minted) appears in
+ *    the log, or in more than the one response that created it;
+ *  - a password the harness set, or a stored password hash, appears in a response or the log;
+ *  - anything looking like an Argon2 hash or a PEM private key appears in a response or the log.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,6 +98,27 @@ function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<strin
   return out;
 }
 
+const CREDENTIAL = /\b(?:mra_|mrr_|mk_live_|whsec_)[A-Za-z0-9_-]{16,}/g;
+
+/** The leaks found in `responses` and `log` (see the file comment); empty when there are none. */
+export function findLeaks(input: { responses: string[]; log: string; passwords: string[]; minted: string[]; hashes: string[] }): string[] {
+  const leaks: string[] = [];
+  const seen = new Map<string, number>();
+  for (const body of input.responses) {
+    for (const m of new Set(body.match(CREDENTIAL) ?? [])) seen.set(m, (seen.get(m) ?? 0) + 1);
+  }
+  for (const [cred, n] of seen) if (n > 1) leaks.push(`credential ${cred.slice(0, 12)}… appears in ${n} responses`);
+  for (const cred of [...seen.keys(), ...input.minted]) if (input.log.includes(cred)) leaks.push(`credential ${cred.slice(0, 12)}… appears in the log`);
+  const everything = [...input.responses, input.log];
+  for (const text of everything) {
+    for (const pw of input.passwords) if (text.includes(pw)) leaks.push(`a password appears in ${text === input.log ? 'the log' : 'a response'}`);
+    for (const h of input.hashes) if (text.includes(h)) leaks.push(`a password hash appears in ${text === input.log ? 'the log' : 'a response'}`);
+    if (/\$argon2(id|i|d)\$/.test(text)) leaks.push(`an Argon2 hash appears in ${text === input.log ? 'the log' : 'a response'}`);
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) leaks.push(`a PEM private key appears in ${text === input.log ? 'the log' : 'a response'}`);
+  }
+  return [...new Set(leaks)];
+}
+
 export async function startApi(opts: { config?: Record<string, any>; env?: Record<string, string>; now?: () => number; emergencyToken?: string } = {}): Promise<ApiHarness> {
   const dir = tempDir('mairust-api-');
   const dataDir = dir.path;
@@ -129,6 +158,10 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
 
   let superAdmin: TestUser | undefined;
   let counter = 0;
+  const responses: string[] = [];
+  const passwords = new Set<string>();
+  const minted: string[] = [];
+  passwords.add(TEST_PASSWORD);
 
   const harness: ApiHarness = {
     app,
@@ -152,12 +185,14 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
       } catch {
         json = undefined;
       }
+      responses.push(res.body);
       const cookies: Record<string, string> = {};
       for (const c of res.cookies as { name: string; value: string }[]) cookies[c.name] = c.value;
       return { status: res.statusCode, headers: res.headers as ApiResponse['headers'], body: res.body, json, cookies };
     },
     async tokenFor(user) {
       const pair = await deps.tokens.issue({ tenantId: user.tenantId, userId: user.id });
+      minted.push(pair.accessToken, pair.refreshToken);
       return pair.accessToken;
     },
     async superAdmin() {
@@ -176,6 +211,7 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
     async user(tenantId, o = {}) {
       const email = o.email ?? `u${++counter}-${randomBytes(3).toString('hex')}@users.test`;
       const password = o.password ?? TEST_PASSWORD;
+      passwords.add(password);
       const user = await app.tenancy.users.add(tenantScope(tenantId), { tenantId, email, password, role: o.role ?? 'user', domainScope: o.domainScope });
       return { user, password, token: await harness.tokenFor(user) };
     },
@@ -183,12 +219,15 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
       return readFileSync(logPath, 'utf8');
     },
     async close() {
+      const hashes = (await app.db.kysely.selectFrom('users').select('password_hash').execute()).map((r) => r.password_hash);
+      const leaks = findLeaks({ responses, log: harness.logText(), passwords: [...passwords], minted, hashes });
       await server.close();
       await deps.rateCounter.close();
       await app.close();
       closeSync(logFd);
       if (shape === 'cluster') await db.drop().catch(() => {});
       dir.remove();
+      if (leaks.length) throw new Error(`secrets leaked (SPEC §10):\n  ${leaks.join('\n  ')}`);
     },
   };
   return harness;
