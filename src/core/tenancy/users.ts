@@ -24,7 +24,7 @@ import { assertBelowLimit } from './limits.js';
 import { countWhere, findDomainRow, findUserRow } from './lookups.js';
 import { LOGIN_EMAIL, ROLES, isRole } from './roles.js';
 import { jsonArray, toUser } from './rows.js';
-import type { ListOptions, User, UserRole } from './types.js';
+import type { ListOptions, TenantStatus, User, UserRole } from './types.js';
 
 export const MAX_DISPLAY_NAME = 256;
 export const MAX_DOMAIN_SCOPE = 1000;
@@ -296,6 +296,18 @@ export class Users {
    * Lockout after repeated failures belongs to the login flows (SPEC §10).
    */
   async authenticate(scope: Scope, email: string, password: string): Promise<User | null> {
+    const c = await this.verifyCredentials(scope, email, password);
+    return c.user && c.passwordOk && c.user.status === 'active' && c.tenantStatus === 'active' ? c.user : null;
+  }
+
+  /**
+   * The password check behind every login, telling the caller what `authenticate` folds into null:
+   * whether the account exists, whether the password matched, and the account's and tenant's
+   * state — so a login flow can answer "tenant suspended" to someone who proved the password, and
+   * the ordinary "invalid credentials" to everyone else. Exactly one Argon2 verification on every
+   * path (a dummy one for an unknown e-mail), so timing does not reveal accounts.
+   */
+  async verifyCredentials(scope: Scope, email: string, password: string): Promise<{ user: User | null; passwordOk: boolean; tenantStatus: TenantStatus | null }> {
     const parsed = tryParseAddress(email, LOGIN_EMAIL);
     const row = parsed
       ? await this.ctx.kysely
@@ -307,11 +319,13 @@ export class Users {
           .where(inScope(scope, 'users.tenant_id'))
           .executeTakeFirst()
       : undefined;
-    if (!row) return verifyAgainstDummy(password, this.ctx.password).then(() => null);
-    const ok = await verifyPassword(row.password_hash, password);
-    if (!ok || row.status !== 'active' || row.tenant_status !== 'active') return null;
-    const { tenant_status: _ignored, ...user } = row;
-    return toUser(user);
+    if (!row) {
+      await verifyAgainstDummy(password, this.ctx.password);
+      return { user: null, passwordOk: false, tenantStatus: null };
+    }
+    const passwordOk = await verifyPassword(row.password_hash, password);
+    const { tenant_status: tenantStatus, ...user } = row;
+    return { user: toUser(user), passwordOk, tenantStatus };
   }
 
   /** Stamps `last_login_at` after a successful login. */

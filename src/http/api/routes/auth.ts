@@ -48,7 +48,7 @@ import { hashToken } from '../../../security/credentials/token.js';
 import { accountLockKey, addressLockKey } from '../../../security/lockout.js';
 import { MfaError, MfaService, type MfaUser, type SecondFactor } from '../../../security/mfa.js';
 import { MAX_RECOVERY_CODE_INPUT } from '../../../security/recovery-codes.js';
-import { PASSWORD_MAX_BYTES, verifyPassword } from '../../../security/passwords.js';
+import { PASSWORD_MAX_BYTES } from '../../../security/passwords.js';
 import { ApiError } from '../../errors.js';
 import { SESSION_COOKIE, clearSessionCookies, principalOf, setSessionCookies } from '../auth-hook.js';
 import type { ApiDeps } from '../deps.js';
@@ -300,28 +300,6 @@ export default async function authRoutes(app: FastifyInstance, deps: ApiDeps): P
     return issueCredential(request, reply, user, p.tenant, { browser: p.via === 'session', pending: false, enrollment: false });
   }
 
-  /** The account behind a login name, with its tenant; null when there is none. */
-  async function findAccount(login: string): Promise<{ user: User; tenant: Tenant } | null> {
-    if (!login.includes('@')) return null; // never an id lookup
-    try {
-      const user = await tenancy.users.get(systemScope, login);
-      return { user, tenant: await tenancy.tenants.get(systemScope, user.tenantId) };
-    } catch (err) {
-      if (err instanceof NotFoundError) return null;
-      throw err;
-    }
-  }
-
-  /**
-   * Password check for an account that may not sign in (disabled, or its tenant not active), which
-   * Users.authenticate refuses without saying why. Only a caller who knows the password learns the
-   * reason; everyone else gets the ordinary 401. One Argon2 verification, like every other path.
-   */
-  async function passwordMatchesInactive(userId: string, password: string): Promise<boolean> {
-    const row = await db.kysely.selectFrom('users').select('password_hash').where('id', '=', userId).executeTakeFirst();
-    return !!row && (await verifyPassword(row.password_hash, password));
-  }
-
   // -------------------------------------------------------------------------------------------
 
   app.post(
@@ -357,23 +335,21 @@ export default async function authRoutes(app: FastifyInstance, deps: ApiDeps): P
         throw err;
       }
 
-      const account = await findAccount(body.email);
-      let user: User | null = null;
-      if (account && (account.user.status !== 'active' || account.tenant.status !== 'active')) {
-        if (await passwordMatchesInactive(account.user.id, body.password)) {
-          const reason = account.tenant.status !== 'active' ? `tenant_${account.tenant.status}` : 'user_disabled';
-          await failed(account.user.tenantId, { type: 'user', id: account.user.id }, reason, userActor(account.user, ip));
-          throw new ApiError('FORBIDDEN', account.tenant.status !== 'active' ? `the tenant is ${account.tenant.status}; sign-in is not possible` : 'the account is disabled');
-        }
-      } else {
-        user = await tenancy.authenticate(systemScope, body.email, body.password);
+      const checked = await tenancy.users.verifyCredentials(systemScope, body.email, body.password);
+      const account = checked.user;
+      if (account && checked.passwordOk && (account.status !== 'active' || checked.tenantStatus !== 'active')) {
+        // Only someone who proved the password learns why the account cannot sign in.
+        const reason = checked.tenantStatus !== 'active' ? `tenant_${checked.tenantStatus}` : 'user_disabled';
+        await failed(account.tenantId, { type: 'user', id: account.id }, reason, userActor(account, ip));
+        throw new ApiError('FORBIDDEN', checked.tenantStatus !== 'active' ? `the tenant is ${checked.tenantStatus}; sign-in is not possible` : 'the account is disabled');
       }
+      const user: User | null = account && checked.passwordOk ? account : null;
       if (!user) {
         await deps.lockout.recordFailure(keys);
-        await failed(account?.user.tenantId ?? null, account ? { type: 'user', id: account.user.id } : { type: 'login', id: login }, 'invalid_credentials');
+        await failed(account?.tenantId ?? null, account ? { type: 'user', id: account.id } : { type: 'login', id: login }, 'invalid_credentials');
         throw new ApiError('UNAUTHORIZED', INVALID_LOGIN);
       }
-      const tenant = account?.tenant ?? (await tenancy.tenants.get(systemScope, user.tenantId));
+      const tenant = await tenancy.tenants.get(systemScope, user.tenantId);
 
       const status = await mfa.status(user.id);
       let pending = false;
