@@ -65,6 +65,8 @@ export async function shapeEnv(): Promise<ShapeEnv> {
       MAIRUST_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       MAIRUST_S3_BUCKET: `mairust-e2e-${randomBytes(5).toString('hex')}`,
       MAIRUST__STORAGE__S3__CREATE_BUCKET: 'true',
+      // Every node of a cluster shares one master key (ADR 0008); there is no generated default.
+      MAIRUST_MASTER_KEY: randomBytes(32).toString('base64'),
     });
   }
   return {
