@@ -90,7 +90,13 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     const secrets = await openSecretStore({ config: app.config, db: app.db, logger: app.logger });
     const events = eventPublisher(app);
     mail = await startMailListeners(app, { events });
-    http = createHttpServer({ logger: app.logger, metrics, health, bodyLimitBytes: config.api.body_limit_bytes });
+    http = createHttpServer({
+      logger: app.logger,
+      metrics,
+      health,
+      bodyLimitBytes: config.api.body_limit_bytes,
+      trustProxy: config.api.trusted_proxies.length ? config.api.trusted_proxies : false,
+    });
     api = await buildApiDeps(app, { events, secrets });
     await mountApi(http, api);
     const { host, port } = config.listeners.http;

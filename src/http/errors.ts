@@ -93,8 +93,9 @@ interface AjvIssue {
 function fieldIssues(validation: unknown): FieldIssue[] {
   if (!Array.isArray(validation)) return [];
   return (validation as AjvIssue[]).slice(0, 50).map((v) => {
-    // A missing required property is reported on its parent; point at the property itself.
-    const missing = typeof v.params?.missingProperty === 'string' ? `/${v.params.missingProperty}` : '';
+    // A missing or an unknown property is reported on its parent; point at the property itself.
+    const prop = v.params?.missingProperty ?? v.params?.additionalProperty;
+    const missing = typeof prop === 'string' ? `/${prop}` : '';
     return { path: `${v.instancePath ?? ''}${missing}` || '/', message: v.message ?? 'is invalid' };
   });
 }

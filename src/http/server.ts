@@ -20,8 +20,8 @@ export interface HttpServerOptions {
   health: Health;
   /** Largest accepted request body (default 1 MiB); a route may set its own `bodyLimit`. */
   bodyLimitBytes?: number;
-  /** Believe X-Forwarded-For/-Proto from the peer (only behind a reverse proxy you run). */
-  trustProxy?: boolean;
+  /** Believe X-Forwarded-For/-Proto from these peers (only reverse proxies you run): true, or addresses/CIDRs. */
+  trustProxy?: boolean | string[];
   /** Longest time to receive a whole request (default 300 s; slow-client protection). */
   requestTimeoutMs?: number;
 }
@@ -117,6 +117,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     }
     // The request id lets an operator find the logged stack trace the client never sees.
     if (out.body.error.code === 'INTERNAL_ERROR') out.body.error.details = { request_id: request.id };
+    // RFC 9110 §11.6.1 / RFC 6750 §3: a 401 names the scheme the client should use.
+    if (out.status === 401) reply.header('www-authenticate', 'Bearer realm="mairust"');
     return reply.code(out.status).send(out.body);
   });
 

@@ -21,8 +21,8 @@
  * The last outcome of a delivery is what the queue keeps in the job row (`status`, `attempts`,
  * `last_error`, `finished_at`); no webhook column records it.
  *
- * Permanent failures throw an error with `permanent = true`. The queue worker retries every
- * failure alike today; once it honours that flag (dead-letter at once), such jobs stop early.
+ * Permanent failures throw an error with `permanent = true`, which the queue worker dead-letters at
+ * once (src/queue/errors.ts isPermanentError) instead of spending the remaining attempts.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -150,7 +150,13 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
   const app = await openApp({ configPath, env: { ...(opts.env ?? {}) }, logDestination: logFd });
   const deps = await buildApiDeps(app, { emergencyToken: opts.emergencyToken ?? '', now: opts.now });
   const health = createHealth({ database: () => app.db.ping(), blob_store: () => app.blobs.ping(), queue: () => app.queue.ping() });
-  const server = createHttpServer({ logger: app.logger, metrics: app.metrics, health, bodyLimitBytes: app.config.api.body_limit_bytes });
+  const server = createHttpServer({
+    logger: app.logger,
+    metrics: app.metrics,
+    health,
+    bodyLimitBytes: app.config.api.body_limit_bytes,
+    trustProxy: app.config.api.trusted_proxies.length ? app.config.api.trusted_proxies : false,
+  });
   await mountApi(server, deps);
   await server.listen({ host: '127.0.0.1', port: 0 });
   const addr = server.server.address() as { port: number };

@@ -33,6 +33,11 @@ export const ApiConfigSchema = Type.Object(
       ...reloadable,
     }),
     body_limit_bytes: Type.Integer({ minimum: 1024, maximum: 67108864, default: 1048576, description: 'Largest JSON request body.' }),
+    trusted_proxies: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+      default: [],
+      description:
+        'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/-Proto are believed (client address for rate limits, lockout and audit; HSTS over https). Empty = the TCP peer is the client.',
+    }),
     docs_enabled: Type.Boolean({ default: true, description: 'Serve interactive API docs at `/api/v1/docs`.' }),
     rate_limit: RateLimitConfigSchema,
   },
