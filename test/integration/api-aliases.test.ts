@@ -6,7 +6,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApi, type ApiHarness, type TestTenant, type TestUser } from '../support/api.js';
+import { startApi, type ApiHarness, type TestTenant, type TestUser, auditRowsFor, actorOf, errorPaths } from '../support/api.js';
 import { tenantScope } from '../../src/core/scope.js';
 import type { Domain, Mailbox } from '../../src/core/tenancy/types.js';
 
@@ -45,13 +45,9 @@ after(async () => {
   await api?.close();
 });
 
-async function auditRows(eventType: string, targetId: string) {
-  const rows = await api.app.db.kysely.selectFrom('audit_log').selectAll().where('event_type', '=', eventType).orderBy('id').execute();
-  return rows.filter((r) => JSON.parse(r.target_json).id === targetId).map((r) => ({ actor: JSON.parse(r.actor_json), metadata: JSON.parse(r.metadata_json) }));
-}
+const auditRows = (eventType: string, targetId: string) => auditRowsFor(api, eventType, targetId);
 
-const actorOf = (u: TestUser) => ({ type: 'user', id: u.user.id, email: u.user.email, ip: '127.0.0.1' });
-const paths = (res: { json: any }) => [...new Set((res.json.error.details.errors ?? []).map((e: { path: string }) => e.path))];
+const paths = errorPaths;
 
 async function create(by: TestUser, body: Record<string, unknown>) {
   return api.call('POST', '/api/v1/aliases', { token: by.token, body });

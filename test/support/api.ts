@@ -238,3 +238,17 @@ export async function startApi(opts: { config?: Record<string, any>; env?: Recor
   };
   return harness;
 }
+
+/** Audit rows of `eventType` whose target is `targetId`, oldest first, with actor and metadata decoded. */
+export async function auditRowsFor(api: ApiHarness, eventType: string, targetId: string): Promise<{ tenantId: string | null; actor: any; metadata: any }[]> {
+  const rows = await api.app.db.kysely.selectFrom('audit_log').selectAll().where('event_type', '=', eventType).orderBy('id').execute();
+  return rows
+    .filter((r) => JSON.parse(r.target_json).id === targetId)
+    .map((r) => ({ tenantId: r.tenant_id, actor: JSON.parse(r.actor_json), metadata: JSON.parse(r.metadata_json) }));
+}
+
+/** The audit actor the API records for requests of `u` made through the harness. */
+export const actorOf = (u: TestUser) => ({ type: 'user', id: u.user.id, email: u.user.email, ip: '127.0.0.1' });
+
+/** The distinct field paths of a validation error reply. */
+export const errorPaths = (res: { json: any }) => [...new Set((res.json.error.details.errors ?? []).map((e: { path: string }) => e.path))];
