@@ -731,9 +731,6 @@ describe('api: messages', () => {
           await trx.insertInto('message_text').values(texts).execute();
         });
       }
-      for (const [name, cols] of [['folder_entries_mailbox_date', ['mailbox_id', 'internal_date', 'id']], ['folder_entries_folder_date', ['folder_id', 'internal_date', 'id']], ['folder_entries_mailbox_size', ['mailbox_id', 'size', 'id']]] as const) {
-        await db.kysely.schema.createIndex(name).on('folder_entries').columns([...cols]).where(sql.ref('deleted_at'), 'is', null).execute();
-      }
       await sql`ANALYZE`.execute(db.kysely);
       const live = (i: number) => i % 17 !== 0;
 
