@@ -164,11 +164,12 @@ export async function append(
   if (Buffer.isBuffer(raw)) await checkQuota(ctx, owner, mailboxId, raw.length);
   // The blob first (durable), then the message row and its folder entry in ONE transaction, so a
   // crash can leave at most an orphan blob — never a message row that no folder entry reaches.
-  const { blob, meta } = await putMessageBlob(ctx, { raw });
+  const { blob, meta, structureJson } = await putMessageBlob(ctx, { raw });
   try {
     const { messageId, results } = await storeAndDeliver(ctx, owner, {
       blob,
       meta,
+      structureJson,
       targets: [{ mailboxId, folderId, flags: opts.flags, keywords: opts.keywords, internalDate: opts.internalDate }],
     });
     return { ...results[0], messageId, size: blob.size };

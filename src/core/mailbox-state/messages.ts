@@ -7,6 +7,7 @@
  * A crash in between leaves an orphan blob (found by `mairust db check`), never a row whose blob
  * is missing.
  */
+import { structureTee } from '../../mail/mime/index.js';
 import type { Readable } from 'node:stream';
 import { newId, now } from '../../store/db/database.js';
 import { newBlobKey } from '../../store/blob/blob-store.js';
@@ -76,21 +77,26 @@ export function messageRow(id: string, tenantId: string, stored: { key: string; 
  * rows need. No database work: callers commit rows in their own transaction, and delete the blob
  * if that fails.
  */
-export async function putMessageBlob(ctx: Ctx, input: Pick<StoreInput, 'raw' | 'meta'>): Promise<{ blob: { key: string; size: number; sha256: string }; meta: MessageMeta }> {
+export async function putMessageBlob(
+  ctx: Ctx,
+  input: Pick<StoreInput, 'raw' | 'meta'>,
+): Promise<{ blob: { key: string; size: number; sha256: string }; meta: MessageMeta; structureJson?: string }> {
   const extractOpts = ctx.previewBytes ? { previewBytes: ctx.previewBytes } : undefined;
   let meta = input.meta;
   if (!meta && Buffer.isBuffer(input.raw)) meta = await extractMessageMeta(input.raw, extractOpts);
   const key = newBlobKey('msg');
   const kept: Buffer[] = [];
   const body = meta || Buffer.isBuffer(input.raw) ? input.raw : teeInto(input.raw, kept);
-  const put = await ctx.blobs.put(key, body);
+  // The MIME structure with byte offsets is computed on the way to the blob store (src/mail/mime/tee.ts).
+  const tee = structureTee(body as Buffer | AsyncIterable<Buffer>, (err) => ctx.logger?.warn({ err, key }, 'MIME structure parser failed'));
+  const put = await ctx.blobs.put(key, tee.chunks);
   try {
     if (!meta) meta = await extractMessageMeta(Buffer.concat(kept), extractOpts);
   } catch (err) {
     await ctx.blobs.delete(key).catch(() => {});
     throw err;
   }
-  return { blob: { key, size: put.size, sha256: put.sha256 }, meta };
+  return { blob: { key, size: put.size, sha256: put.sha256 }, meta, structureJson: tee.structureJson() };
 }
 
 export async function storeMessage(ctx: Ctx, scope: Scope, input: StoreInput): Promise<StoredMessage> {
@@ -99,10 +105,10 @@ export async function storeMessage(ctx: Ctx, scope: Scope, input: StoreInput): P
   if (!tenant) throw new NotFoundError('tenant', tenantId);
 
   const extractOpts = ctx.previewBytes ? { previewBytes: ctx.previewBytes } : undefined;
-  const { blob, meta } = await putMessageBlob(ctx, input);
+  const { blob, meta, structureJson } = await putMessageBlob(ctx, input);
   const id = newId();
   try {
-    const row = messageRow(id, tenantId, blob, meta, input);
+    const row = messageRow(id, tenantId, blob, meta, { ...input, structureJson: input.structureJson ?? structureJson });
     const indexRow = textIndexRowFromMeta(id, tenantId, meta);
     await writeTransaction(ctx.db, async (t) => {
       await t.insertInto('messages').values(row).execute();

@@ -7,6 +7,7 @@ import type { MimeLimits } from './limits.js';
 import type { MimeStructure } from './structure.js';
 
 export { MimeStructureParser } from './parser.js';
+export { structureTee, type StructureTee } from './tee.js';
 export { headerFieldsOf, type HeaderField } from './header.js';
 export { findPart, listParts } from './find.js';
 export { splitStructuredValue, decodeParameters, decodeFileName, type RawParameter, type StructuredValue, type DecodedParameter } from './params.js';

@@ -28,7 +28,7 @@
  * (an RFC 3464 DSN to the sender) to the outbound/DSN work.
  */
 import { extractMessageMeta } from '../../mail/extract.js';
-import { MimeStructureParser } from '../../mail/mime/index.js';
+import { structureTee } from '../../mail/mime/index.js';
 import { QuotaExceededError } from '../../core/mailbox-state/errors.js';
 import type { DeliveryTarget } from '../../core/mailbox-state/types.js';
 import { tenantScope } from '../../core/scope.js';
@@ -132,25 +132,11 @@ async function precheckQuota(deps: InboundPipelineDeps, plan: TenantPlan, bytes:
 
 /** Streams the stored bytes into the blob store once, parsing the MIME structure on the way. */
 async function storeBlob(deps: InboundPipelineDeps, msg: InboundMessage, prefix: Buffer): Promise<{ blob: PutResult; structureJson?: string }> {
-  const parser = new MimeStructureParser();
-  let parserFailed = false;
-  async function* tee() {
-    for await (const chunk of storedChunks(prefix, msg.source!, msg.dropRanges)) {
-      if (!parserFailed) {
-        try {
-          parser.write(chunk);
-        } catch (err) {
-          // The parser is meant never to throw; if it does, the message is still stored (IMAP
-          // can parse the structure later) rather than refused for our own defect.
-          parserFailed = true;
-          deps.logger.warn({ queue_id: msg.queueId, err }, 'MIME structure parser failed');
-        }
-      }
-      yield chunk;
-    }
-  }
-  const blob = await deps.blobs.put(newBlobKey('msg'), tee());
-  return { blob, structureJson: parserFailed ? undefined : JSON.stringify(parser.end()) };
+  const tee = structureTee(storedChunks(prefix, msg.source!, msg.dropRanges), (err) =>
+    deps.logger.warn({ queue_id: msg.queueId, err }, 'MIME structure parser failed'),
+  );
+  const blob = await deps.blobs.put(newBlobKey('msg'), tee.chunks);
+  return { blob, structureJson: tee.structureJson() };
 }
 
 export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessage): Promise<CommitOutcome | Rejection> {
