@@ -8,15 +8,16 @@
  *    bodies over `api.body_limit_bytes` 413 with the exact message (and one byte under is accepted),
  *    no type coercion in JSON bodies but coercion of query strings;
  *  - security headers (CSP frame-ancestors 'none', nosniff, no-referrer; HSTS only over TLS, i.e.
- *    `X-Forwarded-Proto: https` believed only with trustProxy);
+ *    `X-Forwarded-Proto: https` believed only from a trusted proxy);
  *  - CORS from the allowlist with credentials, never `*`, and preflights;
  *  - rate limits: headers, 429 + Retry-After per user, per address on admin routes, the SPEC
  *    defaults 60 / 30 when the config says nothing;
  *  - a disabled user's or a suspended tenant's token stops working at once.
  *
- * Where a check needs a server option the harness does not expose (trustProxy, a config without
- * the harness's generous rate limits), a second server is built the way the harness builds its own
- * (createHttpServer + mountApi) over the harness's dependencies and database.
+ * Where a check needs other server options (a trusted-proxy list, a config without the harness's
+ * generous rate limits), a second server is built the way the harness builds its own
+ * (createHttpServer + mountApi) over the harness's dependencies and database — cheaper than a
+ * second harness with its own database.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +48,7 @@ function assertEnvelope(res: ApiResponse, status: number, code: string, message?
 }
 
 /** A second API server over the harness's dependencies, with its own server options. */
-async function secondServer(api: ApiHarness, opts: { trustProxy?: boolean; app?: AppContext } = {}): Promise<FastifyInstance> {
+async function secondServer(api: ApiHarness, opts: { trustProxy?: boolean | string[]; app?: AppContext } = {}): Promise<FastifyInstance> {
   const app = opts.app ?? api.app;
   const server = createHttpServer({
     logger: app.logger,
@@ -229,16 +230,21 @@ describe('api: framework', () => {
       assert.equal(spoofed.headers['strict-transport-security'], undefined);
     });
 
-    test('behind a trusted proxy, HSTS is sent when the proxy says the request came over TLS (RFC 6797 §7.2)', async () => {
-      const proxied = await secondServer(api, { trustProxy: true });
+    test('behind a trusted proxy, HSTS is sent when the proxy says the request came over TLS (RFC 6797 §7.2), never on another peer\'s word', async () => {
+      // The list form, as `mairust serve` passes api.trusted_proxies.
+      const proxied = await secondServer(api, { trustProxy: ['127.0.0.1'] });
       try {
         const headers = { authorization: `Bearer ${acme.admin.token}` };
-        const tls = await proxied.inject({ method: 'GET', url: ME, headers: { ...headers, 'x-forwarded-proto': 'https' } });
+        const tls = await proxied.inject({ method: 'GET', url: ME, headers: { ...headers, 'x-forwarded-proto': 'https' }, remoteAddress: '127.0.0.1' });
         assert.equal(tls.statusCode, 200, tls.body);
         assert.match(String(tls.headers['strict-transport-security']), /^max-age=\d{7,}/);
-        const plain = await proxied.inject({ method: 'GET', url: ME, headers: { ...headers, 'x-forwarded-proto': 'http' } });
+        const plain = await proxied.inject({ method: 'GET', url: ME, headers: { ...headers, 'x-forwarded-proto': 'http' }, remoteAddress: '127.0.0.1' });
         assert.equal(plain.statusCode, 200);
         assert.equal(plain.headers['strict-transport-security'], undefined);
+        // A client that is not the proxy cannot claim TLS.
+        const spoofed = await proxied.inject({ method: 'GET', url: ME, headers: { ...headers, 'x-forwarded-proto': 'https' }, remoteAddress: '198.51.100.1' });
+        assert.equal(spoofed.statusCode, 200);
+        assert.equal(spoofed.headers['strict-transport-security'], undefined);
       } finally {
         await proxied.close();
       }
