@@ -1,6 +1,8 @@
 /**
- * Deterministic, realistic small messages for the API benchmark: message `i` of a run is always the
- * same bytes (seeded PRNG), so runs are comparable.
+ * Deterministic, realistic small messages for the API benchmark: content `i` is always the same
+ * (seeded PRNG), so runs are comparable. Each message also gets a number (in the Subject and the
+ * Message-ID) and a Date in fixed-width fields, so `copyMessage` can re-number and re-date a parsed
+ * message without moving any other byte (seed.ts relies on it).
  *
  * The mix (by share of messages):
  *  - 45 % plain English text/plain (quoted-printable or 7bit), 0.3–6 KB of text;

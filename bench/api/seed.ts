@@ -112,11 +112,10 @@ export async function seedMailbox(app: AppContext, opts: SeedOptions): Promise<S
   const { tenancy } = app;
   const tenant = await tenancy.tenants.create(systemScope, { name: 'bench' });
   const scope = tenantScope(tenant.id);
-  const domain = await tenancy.domains.add(scope, { name: 'bench.test' });
+  await tenancy.domains.add(scope, { name: 'bench.test' });
   const address = 'reader@bench.test';
   const user = await tenancy.users.add(scope, { tenantId: tenant.id, email: address, password: BENCH_PASSWORD, role: 'user' });
   const mailbox = await tenancy.mailboxes.add(scope, { address, user: user.id, quotaBytes: 0 });
-  void domain;
   const folders = new Map((await app.mailboxState.listFolders(scope, mailbox.id)).map((f) => [f.name, f]));
   for (const name of ['INBOX', 'Archive', 'Sent']) if (!folders.has(name)) throw new Error(`default folder ${name} missing`);
 

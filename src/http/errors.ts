@@ -95,7 +95,8 @@ function fieldIssues(validation: unknown): FieldIssue[] {
   return (validation as AjvIssue[]).slice(0, 50).map((v) => {
     // A missing or an unknown property is reported on its parent; point at the property itself.
     const prop = v.params?.missingProperty ?? v.params?.additionalProperty;
-    const missing = typeof prop === 'string' ? `/${prop}` : '';
+    // RFC 6901 §3: "~" and "/" in a member name are written "~0" and "~1".
+    const missing = typeof prop === 'string' ? `/${prop.replaceAll('~', '~0').replaceAll('/', '~1')}` : '';
     return { path: `${v.instancePath ?? ''}${missing}` || '/', message: v.message ?? 'is invalid' };
   });
 }

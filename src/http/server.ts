@@ -104,6 +104,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       },
     },
     strictTransportSecurity: false, // set per request above
+    // Agrees with frame-ancestors 'none' for browsers that only know X-Frame-Options.
+    frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
   });
 

@@ -211,6 +211,7 @@ describe('api: framework', () => {
       assert.match(csp, /(^|;)\s*default-src 'self'/, what);
       assert.equal(res.headers['x-content-type-options'], 'nosniff', what);
       assert.equal(res.headers['referrer-policy'], 'no-referrer', what);
+      assert.equal(res.headers['x-frame-options'], 'DENY', what);
     }
 
     test('every API response carries CSP (frame-ancestors \'none\'), nosniff and no-referrer; no HSTS over plain HTTP', async () => {

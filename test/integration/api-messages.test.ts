@@ -805,3 +805,31 @@ describe('api: messages', () => {
     });
   });
 });
+
+describe('api: message previews', () => {
+  test('list items carry a 256-character snippet, one message its whole stored preview', async () => {
+    const api = await startApi();
+    try {
+      const t = await api.tenant();
+      const s = tenantScope(t.id);
+      const domain = await api.app.tenancy.domains.add(s, { name: `${t.name}.example` });
+      const u = await api.user(t.id);
+      const box = await api.app.tenancy.mailboxes.add(s, { address: `long@${domain.name}`, user: u.user.id });
+      const inbox = (await api.app.mailboxState.findFolder(s, box.id, 'INBOX'))!;
+      const body = '長い本文の見本です。'.repeat(100); // 1 000 characters, 3 000 UTF-8 bytes
+      const raw = Buffer.from(`From: a@example.net\r\nTo: long@${domain.name}\r\nSubject: long\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${body}\r\n`);
+      await api.app.mailboxState.append(s, box.id, inbox.id, raw);
+      const list = await api.call('GET', '/api/v1/messages', { token: u.token });
+      assert.equal(list.status, 200, list.body);
+      const item = list.json.data[0];
+      assert.equal(Array.from(item.preview as string).length, 256);
+      assert.ok(body.startsWith(item.preview));
+      const one = await api.call('GET', `/api/v1/messages/${item.id}`, { token: u.token });
+      assert.equal(one.status, 200);
+      assert.ok(Array.from(one.json.data.preview as string).length > 256, 'the whole stored preview');
+      assert.ok(one.json.data.preview.startsWith(item.preview));
+    } finally {
+      await api.close();
+    }
+  });
+});

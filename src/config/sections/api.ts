@@ -9,9 +9,10 @@ const secret = { 'x-secret': true } as const;
 
 export const RateLimitConfigSchema = Type.Object(
   {
-    backend: Type.Union([Type.Literal('database'), Type.Literal('redis')], {
-      default: 'database',
-      description: '`database` = counters in the metadata database (shared by every node on PostgreSQL); `redis` = counters in Redis (`redis_url`).',
+    backend: Type.Union([Type.Literal('auto'), Type.Literal('memory'), Type.Literal('database'), Type.Literal('redis')], {
+      default: 'auto',
+      description:
+        '`auto` = in memory with SQLite (one process), in the database with PostgreSQL (shared by every node); `memory` = this process only; `database` = the metadata database; `redis` = Redis (`redis_url`).',
     }),
     redis_url: Type.String({ default: 'redis://127.0.0.1:6379', description: 'Redis used when `backend` is `redis`.', ...secret }),
     per_user_per_minute: Type.Integer({ minimum: 1, maximum: 1000000, default: 60, description: 'Requests per minute per signed-in user or API key owner (SPEC §11).', ...reloadable }),

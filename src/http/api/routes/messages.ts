@@ -70,7 +70,7 @@ const summaryProperties = {
   size: Type.Integer({ description: 'Bytes of the stored message.' }),
   flags: Type.Array(StringEnum(FLAG_NAMES)),
   tags: Type.Array(Type.String(), { description: 'Keywords (IMAP flag keywords).' }),
-  preview: Type.Union([Type.String(), Type.Null()]),
+  preview: Type.Union([Type.String(), Type.Null()], { description: 'Start of the body text: the first 256 characters in lists, the whole stored preview (≤ 4 KiB) for one message.' }),
   has_attachments: Type.Boolean(),
   spam_score: Type.Union([Type.Number(), Type.Null()]),
 };
@@ -171,7 +171,20 @@ const binary = (mime: string, description: string) => ({ description, content: {
 
 // ── Mapping ──────────────────────────────────────────────────────────────────────────────────────
 
-function summaryJson(s: MessageSummary) {
+/**
+ * List items carry a short snippet, not the whole stored preview (up to `mail.preview_bytes`): a page
+ * of 50 full previews is ~100 KiB, most of a list request's cost (bench/api). GET /messages/:id has
+ * the whole preview. Cut on code points, so no character is split.
+ */
+export const LIST_PREVIEW_CHARS = 256;
+
+function snippet(preview: string | null): string | null {
+  if (preview === null) return null;
+  const chars = Array.from(preview);
+  return chars.length <= LIST_PREVIEW_CHARS ? preview : chars.slice(0, LIST_PREVIEW_CHARS).join('');
+}
+
+function summaryJson(s: MessageSummary, opts: { fullPreview?: boolean } = {}) {
   return {
     id: s.id,
     folder_id: s.folderId,
@@ -187,7 +200,7 @@ function summaryJson(s: MessageSummary) {
     size: s.size,
     flags: s.flags.map((f) => NAME_OF.get(f)!).filter(Boolean),
     tags: s.keywords,
-    preview: s.preview,
+    preview: opts.fullPreview ? s.preview : snippet(s.preview),
     has_attachments: s.hasAttachments,
     spam_score: s.spamScore,
   };
@@ -323,7 +336,7 @@ export default async function messagesRoutes(app: FastifyInstance, deps: ApiDeps
           position: cursor ? { key: cursor.k, id: cursor.i } : undefined,
         });
         return {
-          data: page.items.map(summaryJson),
+          data: page.items.map((s) => summaryJson(s)),
           pagination: { cursor: page.next ? encodeCursor({ s: sort, k: page.next.key, i: page.next.id }) : null, has_more: page.next !== null },
         };
       } catch (err) {
@@ -356,7 +369,7 @@ export default async function messagesRoutes(app: FastifyInstance, deps: ApiDeps
       const view = await readMessageView(structure, open);
       return {
         data: {
-          ...summaryJson(summary),
+          ...summaryJson(summary, { fullPreview: true }),
           headers: {
             subject: summary.subject,
             from: summary.from,
@@ -460,7 +473,7 @@ export default async function messagesRoutes(app: FastifyInstance, deps: ApiDeps
       if (both !== undefined) throw new ApiError('VALIDATION_ERROR', `"${both.replace(/^\\/, '').toLowerCase()}" is both added and removed`, { field: flags?.add?.length ? 'flags' : 'tags' });
       if (add.length > 0) await guard(state.setFlags(scope, summary.folderId, [summary.uid], 'add', add));
       if (remove.length > 0) await guard(state.setFlags(scope, summary.folderId, [summary.uid], 'remove', remove));
-      return { data: summaryJson(await summaryById(p, summary.id)) };
+      return { data: summaryJson(await summaryById(p, summary.id), { fullPreview: true }) };
     },
   );
 
@@ -486,7 +499,7 @@ export default async function messagesRoutes(app: FastifyInstance, deps: ApiDeps
         throw new ApiError('VALIDATION_ERROR', 'messages can only be moved between folders of the same mailbox', { field: 'folder_id' });
       }
       if (target.id === summary.folderId) throw new ApiError('VALIDATION_ERROR', 'the message is already in that folder', { field: 'folder_id' });
-      return { data: summaryJson(await moveEntry(p, summary, target.id)) };
+      return { data: summaryJson(await moveEntry(p, summary, target.id), { fullPreview: true }) };
     },
   );
 
