@@ -59,7 +59,8 @@ describe('api: api keys', () => {
     const audit = JSON.stringify(await api.app.db.kysely.selectFrom('audit_log').selectAll().execute());
     try {
       for (const key of handedOut) {
-        const secret = key.slice(key.lastIndexOf('_') + 1);
+        // mk_live_<12-character prefix>_<secret>; the secret itself may contain "_" (base64url).
+        const secret = key.slice('mk_live_'.length + 13);
         assert.equal(seen.filter((b) => b.includes(key)).length, 1, 'the key appears in exactly one response: its creation');
         assert.ok(!logs.includes(secret), 'no key in the logs');
         assert.ok(!rows.includes(secret), 'no key in clear in api_keys');
@@ -94,7 +95,7 @@ describe('api: api keys', () => {
     assert.equal(viaHeader.status, 200);
 
     const row = await api.app.db.kysely.selectFrom('api_keys').selectAll().where('id', '=', d.id).executeTakeFirstOrThrow();
-    const secret = d.key.slice(d.key.lastIndexOf('_') + 1);
+    const secret = d.key.slice('mk_live_'.length + 13); // after the 12-character prefix and its "_"
     assert.notEqual(row.secret_hash, secret);
     assert.match(row.secret_hash, /^[0-9a-f]{64}$/);
     assert.ok(!JSON.stringify(row).includes(secret));
@@ -171,7 +172,7 @@ describe('api: api keys', () => {
 
   test('request validation: unknown fields, names, scopes, expiry bounds', async () => {
     const cases: [Record<string, unknown>, string][] = [
-      [{ name: 'x', scopes: ['read'], role: 'admin' }, '/'],
+      [{ name: 'x', scopes: ['read'], role: 'admin' }, '/role'],
       [{ name: '', scopes: ['read'] }, '/name'],
       [{ name: 'n'.repeat(101), scopes: ['read'] }, '/name'],
       [{ name: 'bad\nname', scopes: ['read'] }, '/name'],
