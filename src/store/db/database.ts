@@ -109,6 +109,12 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   // An idle client losing its connection (server restart) must not crash the process;
   // the pool replaces it and /health/ready reports the outage meanwhile.
   pool.on('error', () => {});
+  // A client checked out for a query when the server goes away also emits 'error' (after failing
+  // its queries, which report the outage to their callers); without a listener that event would
+  // end the process. The pool discards such a client when it is released with the error.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   const db: Database = {
     kysely,
