@@ -215,6 +215,23 @@ export class MfaService {
     });
   }
 
+  /**
+   * An administrator removes a user's TOTP enrolment (device and recovery codes lost). No second
+   * factor is checked — the caller's authorization is the check — and the user signs in with the
+   * password alone until they enrol again (or must enrol at once where the tenant requires MFA).
+   * Returns whether there was an enrolment to remove.
+   */
+  async reset(user: MfaUser, actor: AuditActor): Promise<boolean> {
+    const row = await this.row(user.id);
+    if (!row) return false;
+    await this.db.kysely.transaction().execute(async (trx) => {
+      await trx.deleteFrom('user_mfa').where('user_id', '=', user.id).execute();
+      if (row.totp_secret_id) await this.secrets.delete(row.totp_secret_id, trx);
+      await writeAudit(trx, { tenantId: user.tenantId, eventType: 'user.mfa_reset', actor, target: { type: 'user', id: user.id }, metadata: { email: user.email } });
+    });
+    return true;
+  }
+
   /** A new set of recovery codes replaces the old one (the caller has checked the password). */
   async regenerateRecoveryCodes(user: MfaUser, actor: AuditActor): Promise<string[]> {
     const codes = generateRecoveryCodes();

@@ -162,6 +162,7 @@ const OPS: Op[] = [
   { method: 'PATCH', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, body: () => ({ display_name: 'changed' }), own: null },
   { method: 'DELETE', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, own: null },
   { method: 'POST', path: '/api/v1/users/{id}/reset-password', params: ID_KEYS.otherUser, own: null },
+  { method: 'POST', path: '/api/v1/users/{id}/mfa/reset', params: ID_KEYS.otherUser, own: null },
   // mailboxes
   { method: 'GET', path: '/api/v1/mailboxes/{id}', params: ID_KEYS.mailbox, own: { tenant_admin: 200, domain_admin: 200, user: 200 } },
   { method: 'GET', path: '/api/v1/mailboxes/{id}', params: (w) => ({ id: w.ids.otherMailbox }), own: { tenant_admin: 200, domain_admin: 404, user: 404 } },

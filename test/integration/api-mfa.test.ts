@@ -325,6 +325,35 @@ describe('api: TOTP second factor', () => {
     assert.equal((await call('GET', ME, { token: pending })).status, 401);
   });
 
+  test('an admin removes a lost second factor: the user is signed out, then signs in with the password; audited; bounded by role and domain', async () => {
+    const admin = (await api.user(tenantId, { role: 'tenant_admin', email: 'boss@secure.test' }));
+    const u = await api.user(tenantId, { email: 'lost@secure.test' });
+    await enrol(u.token);
+    const plain = await api.user(tenantId, { email: 'peer@secure.test' });
+    const other = await api.tenant('elsewhere');
+
+    const byUser = await call('POST', `/api/v1/users/${u.user.id}/mfa/reset`, { token: plain.token });
+    assert.equal(byUser.status, 403, 'a user may not reset another user');
+    const byOtherTenant = await call('POST', `/api/v1/users/${u.user.id}/mfa/reset`, { token: other.admin.token });
+    assert.equal(byOtherTenant.status, 404, "another tenant's admin sees no such user");
+    const self = await call('POST', `/api/v1/users/${admin.user.id}/mfa/reset`, { token: admin.token });
+    assert.equal(self.status, 403, 'your own factor is turned off through /auth/totp/disable');
+
+    const reset = await call('POST', `/api/v1/users/${u.user.id}/mfa/reset`, { token: admin.token });
+    assert.equal(reset.status, 200, reset.body);
+    assert.deepEqual(reset.json.data, { removed: true });
+    assert.equal((await call('GET', ME, { token: u.token })).status, 401, 'the user was signed out everywhere');
+    const again = await login('lost@secure.test');
+    assert.equal(again.status, 200, again.body);
+    assert.equal(again.json.data.mfa_required ?? false, false, 'the password alone signs in now');
+    assert.match(again.json.data.access_token, /^mra_/);
+    const rows = await api.app.db.kysely.selectFrom('audit_log').select(['actor_json']).where('event_type', '=', 'user.mfa_reset').execute();
+    assert.equal(rows.length, 1);
+    assert.equal(JSON.parse(rows[0].actor_json).id, admin.user.id);
+    const none = await call('POST', `/api/v1/users/${u.user.id}/mfa/reset`, { token: admin.token });
+    assert.deepEqual(none.json.data, { removed: false }, 'nothing left to remove');
+  });
+
   test('disable needs the password and a code; recovery codes can be regenerated with the password', async () => {
     const u = await api.user(tenantId, { email: 'sam@secure.test' });
     const { secret, codes } = await enrol(u.token);

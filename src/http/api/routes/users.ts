@@ -29,6 +29,7 @@ import { auditActor, type Principal } from '../principal.js';
 import { canManageUser, notFound, requireAllowed, scopeOf } from '../policy.js';
 import { CursorQuery, Data, DEFAULT_LIMIT, IdParam, NullableTimestamp, Page, Timestamp, errors, iso } from '../schemas.js';
 import { callService } from '../service-errors.js';
+import { MfaService } from '../../../security/mfa.js';
 
 const Role = Type.Union([Type.Literal('super_admin'), Type.Literal('tenant_admin'), Type.Literal('domain_admin'), Type.Literal('user')]);
 const Status = Type.Union([Type.Literal('active'), Type.Literal('disabled')]);
@@ -298,6 +299,34 @@ export default async function usersRoutes(app: FastifyInstance, deps: ApiDeps): 
       // The password is in this body only: never cached by an intermediary.
       reply.header('cache-control', 'no-store');
       return { data: { user: userView(u), password } };
+    },
+  );
+
+  app.post<{ Params: IdParams }>(
+    '/users/:id/mfa/reset',
+    {
+      config: { action: 'users.write' },
+      schema: {
+        tags: TAGS,
+        summary: "Remove a user's TOTP enrolment",
+        description:
+          'For a user who lost both the authenticator and the recovery codes: the enrolment is deleted (audited as `user.mfa_reset`) and the user is signed out everywhere; ' +
+          'they sign in with the password and enrol again. `removed` is false when there was no enrolment.',
+        params: IdParam,
+        response: { 200: Data(Type.Object({ removed: Type.Boolean() })), ...errors(404) },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      const u = await manageableUser(tenancy, p, request.params.id);
+      requireAllowed(u.id !== p.user.id, 'your own second factor is turned off with POST /api/v1/auth/totp/disable');
+      const mfa = new MfaService({ db: deps.app.db, secrets: deps.secrets, now: deps.now });
+      const removed = await mfa.reset({ id: u.id, tenantId: u.tenantId, email: u.email }, auditActor(p));
+      if (removed) {
+        await deps.sessions.revokeAllForUser(u.id);
+        await deps.tokens.revokeAllForUser(u.id);
+      }
+      return { data: { removed } };
     },
   );
 
