@@ -18,6 +18,8 @@ import { SpamConfigSchema } from './sections/spam.js';
 import { SmtpConfigSchema } from './sections/smtp.js';
 import { TlsConfigSchema } from './sections/tls.js';
 import { InboundConfigSchema } from './sections/inbound.js';
+import { ImapConfigSchema } from './sections/imap.js';
+import { Pop3ConfigSchema } from './sections/pop3.js';
 import { ApiConfigSchema, AuditConfigSchema, WebhooksConfigSchema } from './sections/api.js';
 
 const reloadable = { 'x-reloadable': true } as const;
@@ -138,6 +140,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     smtp: SmtpConfigSchema,
+    imap: ImapConfigSchema,
+    pop3: Pop3ConfigSchema,
     inbound: InboundConfigSchema,
     tls: TlsConfigSchema,
     dns: DnsConfigSchema,
