@@ -28,6 +28,8 @@ export interface ShapeEnv {
   dataDir: string;
   httpPort: number;
   smtpPorts: { smtp: number; submission: number; smtps: number };
+  /** IMAP (STARTTLS), IMAPS, POP3 (STLS) and POP3S ports. */
+  mailPorts: { imap: number; imaps: number; pop3: number; pop3s: number };
   db?: TestDatabase;
   cleanup(): Promise<void>;
 }
@@ -41,12 +43,17 @@ export async function shapeEnv(): Promise<ShapeEnv> {
   const dir = tempDir('mairust-e2e-');
   const httpPort = await freePort();
   const smtpPorts = { smtp: await freePort(), submission: await freePort(), smtps: await freePort() };
+  const mailPorts = { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort() };
   const env: Record<string, string> = {
     MAIRUST_DATA_DIR: dir.path,
     MAIRUST__LISTENERS__HTTP__PORT: String(httpPort),
     MAIRUST__LISTENERS__SMTP__PORT: String(smtpPorts.smtp),
     MAIRUST__LISTENERS__SUBMISSION__PORT: String(smtpPorts.submission),
     MAIRUST__LISTENERS__SMTPS__PORT: String(smtpPorts.smtps),
+    MAIRUST__LISTENERS__IMAP__PORT: String(mailPorts.imap),
+    MAIRUST__LISTENERS__IMAPS__PORT: String(mailPorts.imaps),
+    MAIRUST__LISTENERS__POP3__PORT: String(mailPorts.pop3),
+    MAIRUST__LISTENERS__POP3S__PORT: String(mailPorts.pop3s),
     MAIRUST_CONFIG: `${dir.path}/config.yaml`,
   };
   // An empty config file: the tests write settings into it when they need some.
@@ -74,6 +81,7 @@ export async function shapeEnv(): Promise<ShapeEnv> {
     dataDir: dir.path,
     httpPort,
     smtpPorts,
+    mailPorts,
     db,
     cleanup: async () => {
       dir.remove();
