@@ -7,3 +7,4 @@ export { SYSTEM_FLAGS, type SystemFlag } from './flag-rules.js';
 export { INBOX, DELIMITER, normaliseFolderName } from './folder-names.js';
 export { tenantStorageLimitFromPlans, tenantStorageLimitFromRow } from './quota.js';
 export * as mailboxStateLimits from './limits.js';
+export type { MessageContentInfo } from './content.js';

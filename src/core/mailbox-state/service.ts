@@ -14,6 +14,7 @@ import type { DB } from '../../store/db/types.js';
 import type { Scope } from '../scope.js';
 import type { Ctx } from './context.js';
 import { changesSince } from './changes.js';
+import { getMessageContents, openContentRange, openMessageRange, type MessageContentInfo } from './content.js';
 import { copy, move } from './copy-move.js';
 import { append, deliver } from './deliver.js';
 import { folderStatus, getEntry, listEntries, listUids } from './entries.js';
@@ -154,6 +155,18 @@ export class MailboxStateService {
   /** Blob store down → its BlobStoreUnavailableError; metadata reads keep working. */
   openMessage(scope: Scope, messageId: string): Promise<Readable> {
     return openMessage(this.ctx, scope, messageId);
+  }
+  /** Blob key, size, MIME structure and dates of many messages (one query per 500 ids); unknown ids are absent. */
+  getMessageContents(scope: Scope, messageIds: string[]): Promise<Map<string, MessageContentInfo>> {
+    return getMessageContents(this.ctx, scope, messageIds);
+  }
+  /** Bytes [start, end) of the raw message, streamed from the blob store (IMAP partial fetches). */
+  openMessageRange(scope: Scope, messageId: string, start: number, end: number): Promise<Readable> {
+    return openMessageRange(this.ctx, scope, messageId, start, end);
+  }
+  /** Bytes [start, end) of a message already read with `getMessageContents` (no further query). */
+  openContentRange(content: Pick<MessageContentInfo, 'blobKey'>, start: number, end: number): Promise<Readable> {
+    return openContentRange(this.ctx, content, start, end);
   }
 
   // ── Quota ──────────────────────────────────────────────────────────────────────────────────

@@ -23,6 +23,12 @@ export interface BlobStore {
   put(key: string, body: BlobBody): Promise<PutResult>;
   /** Throws BlobNotFoundError. */
   get(key: string): Promise<Readable>;
+  /**
+   * Bytes [start, end) of a blob (`end` exclusive; `start === end` gives an empty stream). A range
+   * reaching past the end of the blob yields the bytes that exist. Throws BlobNotFoundError, and
+   * RangeError for bounds that are not integers with 0 <= start <= end.
+   */
+  getRange(key: string, start: number, end: number): Promise<Readable>;
   /** Throws BlobNotFoundError. */
   getBuffer(key: string): Promise<Buffer>;
   stat(key: string): Promise<BlobStat | null>;
@@ -125,6 +131,13 @@ export async function* toBufferChunks(body: BlobBody): AsyncGenerator<Buffer> {
     else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     else if (typeof chunk === 'string') yield Buffer.from(chunk, 'utf8');
     else throw new TypeError('blob body chunks must be Buffer, Uint8Array or string');
+  }
+}
+
+/** Checks the bounds of a `getRange` call (both adapters). */
+export function assertValidRange(start: number, end: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid blob range [${start}, ${end})`);
   }
 }
 

@@ -5,10 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, opendir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   assertValidBlobKey,
   assertValidBlobPrefix,
+  assertValidRange,
   BlobNotFoundError,
   BlobStoreUnavailableError,
   HashingSource,
@@ -121,6 +122,23 @@ export class FsBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Readable> {
+    const fh = await this.openBlob(key);
+    return fh.createReadStream(); // autoClose: the handle closes at end or on destroy
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    assertValidRange(start, end);
+    const fh = await this.openBlob(key);
+    if (start === end) {
+      // createReadStream cannot express an empty range (its `end` is inclusive).
+      await fh.close().catch(() => undefined);
+      return Readable.from([]);
+    }
+    return fh.createReadStream({ start, end: end - 1 });
+  }
+
+  /** Opens a stored blob's file for reading; the caller owns the handle. */
+  private async openBlob(key: string): Promise<FileHandle> {
     const p = this.pathOf(key);
     let fh: FileHandle;
     try {
@@ -136,7 +154,7 @@ export class FsBlobStore implements BlobStore {
       await fh.close().catch(() => undefined);
       throw toStoreError(err, this.root);
     }
-    return fh.createReadStream(); // autoClose: the handle closes at end or on destroy
+    return fh;
   }
 
   async getBuffer(key: string): Promise<Buffer> {

@@ -17,6 +17,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import {
   assertValidBlobKey,
   assertValidBlobPrefix,
+  assertValidRange,
   BlobNotFoundError,
   BlobStoreUnavailableError,
   HashingSource,
@@ -232,6 +233,29 @@ export class S3BlobStore implements BlobStore {
       if (!(res.Body instanceof Readable)) throw new Error('unexpected S3 body type (expected a Node Readable)');
       return res.Body;
     } catch (err) {
+      throw this.mapError(err, key);
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    assertValidBlobKey(key);
+    assertValidRange(start, end);
+    if (start === end) {
+      // An HTTP byte range cannot be empty (RFC 9110 §14.1.1: last-pos >= first-pos), so
+      // `bytes=x-(x-1)` would be ignored and the whole object sent; only the key's existence is checked.
+      if ((await this.stat(key)) === null) throw new BlobNotFoundError(key);
+      return Readable.from([]);
+    }
+    try {
+      await this.ready();
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
+      if (!(res.Body instanceof Readable)) throw new Error('unexpected S3 body type (expected a Node Readable)');
+      return res.Body;
+    } catch (err) {
+      // 416: the range starts at or past the end of the object (RFC 9110 §15.5.17); as with a
+      // file, the bytes that exist in the range are none.
+      const e = err as SdkErrorShape;
+      if (e.$metadata?.httpStatusCode === 416 || e.name === 'InvalidRange') return Readable.from([]);
       throw this.mapError(err, key);
     }
   }

@@ -20,6 +20,12 @@ export type ImapValue =
   | { literal8: Buffer }
   /** Pre-encoded text, written as is (e.g. `BODY[HEADER]<0>` item names, flag lists built elsewhere). */
   | { raw: string }
+  /**
+   * Values written one after another with no space between them, where the grammar has none:
+   * `1*body` in a multipart BODYSTRUCTURE and `1*address` in an ENVELOPE address list (RFC 9051 §9),
+   * e.g. `[{ concat: [[…], […]] }]` → `((…)(…))`.
+   */
+  | { concat: ImapValue[] }
   | ImapValue[];
 
 export interface EncodeOptions {
