@@ -10,7 +10,7 @@ export type ImapToken =
   /** An atom, number, sequence set, flag (`\Seen`), `NIL`, `*`, `$`… exactly as sent (case kept). */
   | { type: 'atom'; value: string }
   /**
-   * A quoted string or a literal (`{n}`, `{n+}`, `{n-}`; `~{n}` is a literal8 with `binary: true`,
+   * A quoted string or a literal (`{n}`, `{n+}`; `~{n}` / `~{n+}` is a literal8 with `binary: true`,
    * RFC 3516 §4.2). Bytes as sent: mailbox names and search strings are decoded by their grammar
    * helper, message literals (APPEND) are stored as they are.
    */
