@@ -1,7 +1,8 @@
 /**
  * Builds the inbound pipeline and the SMTP listeners (MX, submission with STARTTLS, submission
- * with implicit TLS) from the AppContext. Part of the composition root: the only place that
- * decides which spam checker, resolver and TLS material the listeners get.
+ * with implicit TLS) from the AppContext, then the IMAP and POP3 listeners (imap-listeners.ts,
+ * pop3-listeners.ts). Part of the composition root: the only place that decides which spam
+ * checker, resolver and TLS material the listeners get.
  */
 import type { EventPublisher } from '../webhooks/types.js';
 import { resolve } from 'node:path';
@@ -16,6 +17,8 @@ import { writeAudit } from '../security/audit.js';
 import { Lockout } from '../security/lockout.js';
 import { createSpamChecker } from '../spam/index.js';
 import type { AppContext } from './context.js';
+import { startImapListeners, type ImapListeners } from './imap-listeners.js';
+import { startPop3Listeners, type Pop3Listeners } from './pop3-listeners.js';
 
 export interface MailListeners {
   /** name → bound port */
@@ -106,14 +109,28 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
     throw err;
   }
 
+  // Mail access (IMAP, POP3): only started once mail can be received, and stopped with it.
+  let access: (ImapListeners | Pop3Listeners)[] = [];
+  try {
+    access.push(await startImapListeners(app));
+    access.push(await startPop3Listeners(app));
+  } catch (err) {
+    for (const a of access) await a.close(0).catch(() => {});
+    for (const { listener } of listeners) await listener.close(0).catch(() => {});
+    throw err;
+  }
+  for (const a of access) Object.assign(ports, a.ports);
+
   return {
     ports,
     async reloadTls() {
       const next = await loadTlsSettings(app.config.tls, tlsOptions);
       for (const { listener } of listeners) listener.reloadTls(next);
+      for (const a of access) await a.reloadTls();
     },
     async close(drainMs: number) {
-      await Promise.all(listeners.map(({ listener }) => listener.close(drainMs)));
+      await Promise.all([...listeners.map(({ listener }) => listener.close(drainMs)), ...access.map((a) => a.close(drainMs))]);
+      access = [];
     },
   };
 }

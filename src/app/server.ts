@@ -116,7 +116,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
 
     mkdirSync(config.server.data_dir, { recursive: true });
     writeFileSync(pidFilePath(config), `${process.pid}\n`);
-    log.info({ http: httpAddress, smtp: mail.ports, database: app.db.safeUrl, storage: config.storage.backend, node_id: app.nodeId }, 'MaiRust is ready');
+    log.info({ http: httpAddress, mail: mail.ports, database: app.db.safeUrl, storage: config.storage.backend, node_id: app.nodeId }, 'MaiRust is ready');
 
     let stopping: Promise<void> | undefined;
     const server: RunningServer = {
@@ -149,7 +149,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           //    in-flight HTTP requests finish.
           health.setDraining(true);
           await http!.close();
-          // 2. SMTP sessions finish their transaction (≤ shutdown.smtp_drain_seconds), then 421.
+          // 2. SMTP sessions finish their transaction (≤ shutdown.smtp_drain_seconds), then 421;
+          //    IMAP/POP3 sessions finish their command and get BYE.
           await mail?.close(app.config.shutdown.smtp_drain_seconds * 1000);
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();

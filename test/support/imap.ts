@@ -152,7 +152,7 @@ const MAX_BUFFER = 64 * 1024 * 1024;
 export class ImapWire {
   /** The greeting line (`* OK [CAPABILITY …] …` or `* BYE …`). */
   greeting = '';
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private waiting: (() => void) | null = null;
   private ended = false;
   private endedPromise!: Promise<void>;
@@ -166,12 +166,17 @@ export class ImapWire {
   /** Connects (in clear, or with implicit TLS) and reads the greeting. */
   static async connect(port: number, opts: { host?: string; tls?: boolean; localAddress?: string } = {}): Promise<ImapWire> {
     const host = opts.host ?? '127.0.0.1';
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s: net.Socket = opts.tls
-        ? tls.connect({ host, port, localAddress: opts.localAddress, rejectUnauthorized: false }, () => resolve(s))
-        : net.connect({ host, port, localAddress: opts.localAddress }, () => resolve(s));
+    let socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host, port, localAddress: opts.localAddress }, () => resolve(s));
       s.once('error', reject);
     });
+    if (opts.tls) {
+      const plain = socket;
+      socket = await new Promise<net.Socket>((resolve, reject) => {
+        const s = tls.connect({ socket: plain, rejectUnauthorized: false }, () => resolve(s));
+        s.once('error', reject);
+      });
+    }
     const wire = new ImapWire(socket);
     wire.greeting = await wire.response();
     return wire;
@@ -189,10 +194,21 @@ export class ImapWire {
   private listen(socket: net.Socket): void {
     this.endedPromise = new Promise((resolve) => {
       socket.on('data', (d: Buffer) => (this.inflate ? this.inflate.write(d) : this.received(d)));
-      const finish = () => {
+      let finished = false;
+      const done = () => {
         this.ended = true;
         this.waiting?.();
         resolve();
+      };
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        // Compressed bytes may still be in the inflater: the connection ends after them.
+        const inflate = this.inflate;
+        if (!inflate) return done();
+        inflate.once('end', done);
+        inflate.once('error', done);
+        inflate.end();
       };
       socket.once('close', finish);
       socket.once('end', finish);
