@@ -42,6 +42,12 @@ export interface Metrics {
   readonly smtpMessages: Counter<'listener' | 'result'>;
   /** Whole SMTP session duration, by listener. */
   readonly smtpDuration: Histogram<'listener'>;
+  /** IMAP/POP3 connections accepted, by protocol (`imap`, `pop3`) and listener (`imap`, `imaps`, `pop3`, `pop3s`). */
+  readonly mailAccessConnections: Counter<'protocol' | 'listener'>;
+  /** IMAP/POP3 sessions open now, by protocol and listener. */
+  readonly mailAccessSessions: Gauge<'protocol' | 'listener'>;
+  /** IMAP commands completed, by command name (`UID FETCH`…, `unknown` for unrecognised ones) and tagged status. */
+  readonly imapCommands: Counter<'command' | 'status'>;
   /** REST/HTTP requests; `route` is the route pattern (`/api/v1/users/:id`), never the raw URL. */
   readonly apiRequests: Counter<'method' | 'route' | 'status'>;
   readonly apiDuration: Histogram<'method' | 'route'>;
@@ -174,6 +180,24 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       help: 'SMTP session duration.',
       labelNames: ['listener'] as const,
       buckets: SMTP_BUCKETS,
+      registers,
+    }),
+    mailAccessConnections: new Counter({
+      name: 'mairust_mail_access_connections_total',
+      help: 'IMAP and POP3 connections accepted, by protocol and listener.',
+      labelNames: ['protocol', 'listener'] as const,
+      registers,
+    }),
+    mailAccessSessions: new Gauge({
+      name: 'mairust_mail_access_sessions',
+      help: 'IMAP and POP3 sessions open now, by protocol and listener.',
+      labelNames: ['protocol', 'listener'] as const,
+      registers,
+    }),
+    imapCommands: new Counter({
+      name: 'mairust_imap_commands_total',
+      help: 'IMAP commands completed, by command and tagged status (OK, NO, BAD).',
+      labelNames: ['command', 'status'] as const,
       registers,
     }),
     apiRequests: new Counter({

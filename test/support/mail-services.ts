@@ -11,6 +11,7 @@ import { MailboxStateService, type Folder } from '../../src/core/mailbox-state/i
 import { TenancyService } from '../../src/core/tenancy/service.js';
 import type { Mailbox } from '../../src/core/tenancy/types.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import type { MailAccessServices, MailUser } from '../../src/protocols/imap/services.js';
 import { Lockout, type LockoutOptions } from '../../src/security/lockout.js';
 import { createChangeBus } from '../../src/store/events/index.js';
@@ -44,6 +45,8 @@ export interface MailServicesFixture {
   lockout: Lockout;
   services: MailAccessServices;
   logger: Logger;
+  /** The metrics registry the sessions report to (no process metrics). */
+  metrics: Metrics;
   /** A tenant with one domain (created once per name) and a user owning a mailbox of the same address. */
   addAccount(email: string, opts?: { tenant?: string; quotaBytes?: number; password?: string }): Promise<TestAccount>;
   close(): Promise<void>;
@@ -64,11 +67,13 @@ export async function mailServicesFixture(opts: { lockout?: Partial<LockoutOptio
     passwordOptions: cheapPasswords,
   });
   const lockout = new Lockout(test.db, opts.lockout);
+  const metrics = createMetrics({ defaultMetrics: false });
   const services: MailAccessServices = {
     state,
     bus,
     lockout,
     logger,
+    metrics,
     async authenticate(username, password) {
       const user = await tenancy.authenticate(systemScope, username, password);
       return user ? { id: user.id, tenantId: user.tenantId, email: user.email, role: user.role } : null;
@@ -129,6 +134,7 @@ export async function mailServicesFixture(opts: { lockout?: Partial<LockoutOptio
     lockout,
     services,
     logger,
+    metrics,
     addAccount,
     async close() {
       await bus.close().catch(() => {});

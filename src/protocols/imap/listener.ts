@@ -87,11 +87,14 @@ export function createImapListener(opts: ImapListenerOptions): ImapListener {
       draining: () => draining,
       onClose: (s) => {
         sessions.delete(s);
+        opts.services.metrics?.mailAccessSessions.dec({ protocol: 'imap', listener: opts.name });
         release();
         if (sessions.size === 0) emptied.splice(0).forEach((resolve) => resolve());
       },
     }, secure);
     sessions.add(session);
+    opts.services.metrics?.mailAccessConnections.inc({ protocol: 'imap', listener: opts.name });
+    opts.services.metrics?.mailAccessSessions.inc({ protocol: 'imap', listener: opts.name });
     session.start();
   };
 

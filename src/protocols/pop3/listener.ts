@@ -93,11 +93,14 @@ export function createPop3Listener(opts: Pop3ListenerOptions): Pop3Listener {
       draining: () => draining,
       onClose: (s) => {
         sessions.delete(s);
+        opts.services.metrics?.mailAccessSessions.dec({ protocol: 'pop3', listener: name });
         release();
         if (sessions.size === 0) emptied.splice(0).forEach((resolve) => resolve());
       },
     }, secure);
     sessions.add(session);
+    opts.services.metrics?.mailAccessConnections.inc({ protocol: 'pop3', listener: name });
+    opts.services.metrics?.mailAccessSessions.inc({ protocol: 'pop3', listener: name });
     session.start();
   };
 

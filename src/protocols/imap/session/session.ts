@@ -491,7 +491,11 @@ export class ImapSession {
 
   private async execute(cmd: ParsedCommand): Promise<void> {
     const module = this.deps.commands.get(cmd.name);
-    if (!module) return this.complete(cmd.tag, { status: 'BAD', text: TEXT.UNKNOWN_COMMAND });
+    const metrics = this.deps.services.metrics;
+    if (!module) {
+      metrics?.imapCommands.inc({ command: 'unknown', status: 'BAD' });
+      return this.complete(cmd.tag, { status: 'BAD', text: TEXT.UNKNOWN_COMMAND });
+    }
     if (!module.states.includes(this.info.state)) return this.complete(cmd.tag, { status: 'BAD', text: this.wrongStateText(module) });
     const selectedBefore = this.info.selected;
     let result: CommandResult | null;
@@ -500,6 +504,7 @@ export class ImapSession {
     } catch (err) {
       result = resultForError(err, this.log, cmd.name);
     }
+    if (result) metrics?.imapCommands.inc({ command: cmd.name, status: result.status });
     if (result === null || this.closed) return;
     // RFC 9051 §7.4.1: changes are announced before the tagged response; a command that replaced or
     // closed the selection has nothing of the old view left to announce.
