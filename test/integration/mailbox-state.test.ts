@@ -185,6 +185,7 @@ describe('append, UIDs and MODSEQs', () => {
     const status = await svc.folderStatus(scope, inbox.id);
     assert.equal(status.messages, 3);
     assert.equal(status.unseen, 3);
+    assert.equal(status.deleted, 0);
     assert.equal(status.uidNext, 4);
     assert.equal(status.highestModseq, r[2].modseq);
     assert.equal(status.size, r.reduce((s, x) => s + x.size, 0));
@@ -271,6 +272,9 @@ describe('flags', () => {
     const rep = await svc.setFlags(scope, inbox.id, [2, 3], 'replace', ['\\Flagged', '$Important']);
     assert.deepEqual(rep.updated.map((u) => u.flags), [['\\Flagged', '$Important'], ['\\Flagged', '$Important']]);
     assert.equal((await svc.folderStatus(scope, inbox.id)).unseen, 2);
+    await svc.setFlags(scope, inbox.id, [1, 3], 'add', ['\\Deleted']);
+    assert.equal((await svc.folderStatus(scope, inbox.id)).deleted, 2, 'STATUS DELETED counts \\Deleted entries');
+    await svc.setFlags(scope, inbox.id, [1, 3], 'remove', ['\\Deleted']);
 
     // RFC 7162 §3.1.3: UID 1 changed after `since`, UID 3 did not.
     const e1 = (await svc.getEntry(scope, inbox.id, 1))!;

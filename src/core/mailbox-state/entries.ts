@@ -64,12 +64,14 @@ export async function folderStatus(ctx: Ctx, scope: Scope, folderId: string): Pr
   const trx = stateDb(ctx.db);
   const folder = await readFolder(trx, scope, folderId);
   const seen = flagLikePattern('\\Seen');
+  const deleted = flagLikePattern('\\Deleted');
   const row = await trx
     .selectFrom('folder_entries')
     .select([
       sql<number>`count(*)`.as('messages'),
       sql<number>`coalesce(sum(size), 0)`.as('size'),
       sql<number>`coalesce(sum(CASE WHEN flags_json LIKE ${seen} ESCAPE '!' THEN 0 ELSE 1 END), 0)`.as('unseen'),
+      sql<number>`coalesce(sum(CASE WHEN flags_json LIKE ${deleted} ESCAPE '!' THEN 1 ELSE 0 END), 0)`.as('deleted'),
     ])
     .where('folder_id', '=', folder.id)
     .where('deleted_at', 'is', null)
@@ -77,6 +79,7 @@ export async function folderStatus(ctx: Ctx, scope: Scope, folderId: string): Pr
   return {
     messages: Number(row.messages),
     unseen: Number(row.unseen),
+    deleted: Number(row.deleted),
     recent: 0,
     uidNext: Number(folder.uid_next),
     uidValidity: Number(folder.uid_validity),

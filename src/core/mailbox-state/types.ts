@@ -176,6 +176,8 @@ export interface CopyResult {
 export interface FolderStatus {
   messages: number;
   unseen: number;
+  /** Entries flagged \Deleted (RFC 9051 §6.3.11 STATUS DELETED). */
+  deleted: number;
   /** IMAP4rev2 has no \Recent (RFC 9051 Appendix E); kept for IMAP4rev1 STATUS. */
   recent: 0;
   uidNext: number;

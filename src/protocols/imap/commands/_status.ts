@@ -13,9 +13,6 @@ import { account, mailboxOut } from './_mailbox.js';
 export const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'DELETED', 'SIZE', 'RECENT', 'HIGHESTMODSEQ', 'APPENDLIMIT'] as const;
 export type StatusItem = (typeof STATUS_ITEMS)[number];
 
-/** Entries read per query when counting \Deleted messages. */
-const PAGE = 5000;
-
 export function parseStatusItems(token: ImapToken | undefined): StatusItem[] {
   const items = asList(token, 'status data items');
   if (items.length === 0) throw new ImapSyntaxError('Empty status data item list');
@@ -50,7 +47,7 @@ export async function sendStatus(ctx: CommandContext, folder: Folder, items: Sta
         values.push(st.unseen);
         break;
       case 'DELETED':
-        values.push(await countDeleted(ctx, folder));
+        values.push(st.deleted);
         break;
       case 'SIZE':
         values.push(st.size);
@@ -67,17 +64,4 @@ export async function sendStatus(ctx: CommandContext, folder: Folder, items: Sta
     }
   }
   ctx.untagged({ atom: 'STATUS' }, mailboxOut(ctx, folder.name), values);
-}
-
-/** Messages with \Deleted (RFC 9051 §6.3.11 DELETED), read page by page. */
-async function countDeleted(ctx: CommandContext, folder: Folder): Promise<number> {
-  const a = account(ctx);
-  let count = 0;
-  let afterUid = 0;
-  for (;;) {
-    const page = await ctx.services.state.listEntries(a.scope, folder.id, { afterUid, limit: PAGE });
-    for (const e of page) if (e.flags.some((f) => f.toLowerCase() === '\\deleted')) count++;
-    if (page.length < PAGE) return count;
-    afterUid = page[page.length - 1].uid;
-  }
 }
