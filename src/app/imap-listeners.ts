@@ -12,8 +12,8 @@ import { loadCommandModules } from '../protocols/imap/commands/index.js';
 import { createImapListener, type ImapListener } from '../protocols/imap/listener.js';
 import { imapLimitsFromConfig } from '../protocols/imap/session/limits.js';
 import { UserSessionCounter } from '../protocols/imap/session/user-sessions.js';
-import { ConnectionLimiter } from '../protocols/smtp/connection-limiter.js';
-import { loadTlsSettings } from '../protocols/smtp/tls.js';
+import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
+import { loadTlsSettings } from '../protocols/net/tls.js';
 import type { AppContext } from './context.js';
 import { buildMailAccessServices } from './mail-access.js';
 

@@ -8,11 +8,11 @@
  * port) and one set of maildrop locks (one POP3 session per mailbox on this node, either port).
  */
 import type { Pop3Config } from '../config/sections/pop3.js';
-import { ConnectionLimiter } from '../protocols/smtp/connection-limiter.js';
+import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
 import { createPop3Listener, type Pop3Listener } from '../protocols/pop3/listener.js';
 import { MaildropLocks } from '../protocols/pop3/maildrop-locks.js';
 import type { Pop3Limits } from '../protocols/pop3/session-context.js';
-import { loadTlsSettings } from '../protocols/smtp/tls.js';
+import { loadTlsSettings } from '../protocols/net/tls.js';
 import type { AppContext } from './context.js';
 import { buildMailAccessServices } from './mail-access.js';
 

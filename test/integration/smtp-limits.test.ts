@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ConnectionLimiter } from '../../src/protocols/smtp/connection-limiter.js';
+import { ConnectionLimiter } from '../../src/protocols/net/connection-limiter.js';
 import { TEST_HOSTNAME, python, startSmtpFixture, type SmtpFixture } from '../support/smtp-fixture.js';
 import { SmtpWire } from '../support/smtp-wire.js';
 import { freshDatabase, type TestDatabase } from '../support/shape.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
-import { createSelfSignedCertificate } from '../../src/protocols/smtp/self-signed.js';
+import { createSelfSignedCertificate } from '../../src/protocols/net/self-signed.js';
 import { TEST_HOSTNAME, TEST_LOGINS, python, run, startSmtpFixture, swaks, testCertificate, type SmtpFixture } from '../support/smtp-fixture.js';
 import { SmtpWire, plainCredentials } from '../support/smtp-wire.js';
 import { freshDatabase, type TestDatabase } from '../support/shape.js';

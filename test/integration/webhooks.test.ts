@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { tenancyFixture, caught, auditRows, type TenancyFixture } from '../support/tenancy-fixtures.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { createSelfSignedCertificate } from '../../src/protocols/smtp/self-signed.js';
+import { createSelfSignedCertificate } from '../../src/protocols/net/self-signed.js';
 import { systemScope, tenantScope } from '../../src/core/scope.js';
 import { DatabaseQueue } from '../../src/queue/db-queue.js';
 import type { Job } from '../../src/queue/queue.js';

@@ -13,7 +13,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
-import { ConnectionLimiter } from '../../src/protocols/smtp/connection-limiter.js';
+import { ConnectionLimiter } from '../../src/protocols/net/connection-limiter.js';
 import { loadCommandModules } from '../../src/protocols/imap/commands/index.js';
 import { createImapListener, type ImapListener } from '../../src/protocols/imap/listener.js';
 import { DEFAULT_IMAP_LIMITS } from '../../src/protocols/imap/session/limits.js';

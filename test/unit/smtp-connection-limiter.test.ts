@@ -1,8 +1,8 @@
 /** Connections per client (SPEC §5.1) and the client key it counts by (IPv4 address, IPv6 /64). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionLimiter } from '../../src/protocols/smtp/connection-limiter.js';
-import { peerKey } from '../../src/protocols/smtp/peer-key.js';
+import { ConnectionLimiter } from '../../src/protocols/net/connection-limiter.js';
+import { peerKey } from '../../src/protocols/net/peer-key.js';
 
 test('peerKey: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 reduced to its /64', () => {
   assert.equal(peerKey('192.0.2.1'), '192.0.2.1');

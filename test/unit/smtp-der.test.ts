@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as der from '../../src/protocols/smtp/der.js';
+import * as der from '../../src/protocols/net/der.js';
 
 const hex = (b: Buffer) => b.toString('hex');
 

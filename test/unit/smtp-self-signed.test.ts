@@ -11,8 +11,8 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { DEFAULT_TLS_CIPHERS } from '../../src/config/sections/tls.js';
-import { createSelfSignedCertificate, ensureSelfSignedCertificate } from '../../src/protocols/smtp/self-signed.js';
-import { TlsConfigError, loadTlsSettings } from '../../src/protocols/smtp/tls.js';
+import { createSelfSignedCertificate, ensureSelfSignedCertificate } from '../../src/protocols/net/self-signed.js';
+import { TlsConfigError, loadTlsSettings } from '../../src/protocols/net/tls.js';
 import { tempDir } from '../support/shape.js';
 
 test('the certificate names the host, is self-signed, a leaf for server auth, and verifies', () => {

@@ -1,6 +1,6 @@
 /**
  * Config section `tls`: the certificate and protocol floor of every TLS listener (SPEC §2 "TLS"):
- * SMTP STARTTLS and implicit TLS now, IMAP/POP3 later.
+ * SMTP, IMAP and POP3, with STARTTLS/STLS and implicit TLS.
  *
  * With neither file configured a self-signed certificate for `server.hostname` is generated once into
  * `<data_dir>/tls/` and reused (development only: clients cannot verify it). The files are read again

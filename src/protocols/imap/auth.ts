@@ -16,7 +16,7 @@
  * - The lockout store or the user store failing answers `NO [UNAVAILABLE]`, never a login.
  */
 import { accountLockKey, addressLockKey } from '../../security/lockout.js';
-import { peerKey } from '../smtp/peer-key.js';
+import { peerKey } from '../net/peer-key.js';
 import { sessionControl } from './session/control.js';
 import type { CommandContext, CommandResult } from './session/types.js';
 

@@ -18,7 +18,7 @@ import { tenantScope } from '../../core/scope.js';
 import { accountLockKey, addressLockKey } from '../../security/lockout.js';
 import type { MailUser } from '../imap/services.js';
 import { decodePlain, decodeResponse } from '../smtp/engine/sasl.js';
-import { peerKey } from '../smtp/peer-key.js';
+import { peerKey } from '../net/peer-key.js';
 import { Maildrop } from './maildrop.js';
 import { REPLIES } from './replies.js';
 import type { SessionContext } from './session-context.js';

@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { AuthenticatedUser, SmtpSessionInfo } from '../../pipeline/inbound/contract.js';
 import { accountLockKey, addressLockKey, type Lockout } from '../../security/lockout.js';
-import { peerKey } from './peer-key.js';
+import { peerKey } from '../net/peer-key.js';
 import { REPLIES, type SmtpReply } from './replies.js';
 
 export type Authenticate = (username: string, password: string, session: SmtpSessionInfo) => Promise<AuthenticatedUser | null>;

@@ -17,7 +17,7 @@
  */
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import { errorBody } from '../../errors.js';
-import { peerKey } from '../../../protocols/smtp/peer-key.js';
+import { peerKey } from '../../../protocols/net/peer-key.js';
 import type { RateCounter, RateHit, RateRule } from './types.js';
 
 /** SPEC §11 limits are per minute. */

@@ -40,7 +40,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { systemScope } from '../../../core/scope.js';
 import { NotFoundError, isUniqueViolation } from '../../../core/tenancy/errors.js';
 import type { Tenant, User } from '../../../core/tenancy/types.js';
-import { peerKey } from '../../../protocols/smtp/peer-key.js';
+import { peerKey } from '../../../protocols/net/peer-key.js';
 import { writeAudit, type AuditActor } from '../../../security/audit.js';
 import { BearerTokenStore } from '../../../security/credentials/bearer-tokens.js';
 import { SessionStore } from '../../../security/credentials/sessions.js';

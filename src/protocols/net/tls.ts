@@ -1,6 +1,7 @@
 /**
- * TLS for the SMTP listeners (SPEC §2 "TLS"): TLS 1.2 minimum (1.3 by config), ECDHE + AEAD suites
- * only, the server's suite order preferred. Used for implicit TLS (465) and for STARTTLS (587, 25).
+ * TLS for every mail listener — SMTP, IMAP, POP3 (SPEC §2 "TLS"): TLS 1.2 minimum (1.3 by config),
+ * ECDHE + AEAD suites only, the server's suite order preferred. Used for implicit TLS (465, 993, 995)
+ * and for STARTTLS/STLS (25, 587, 143, 110).
  *
  * `loadTlsSettings` turns the `tls` config section into PEM material: the configured files, or the
  * generated self-signed certificate (self-signed.ts) when none is configured. It is called at start
