@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import { systemScope, tenantScope } from '../core/scope.js';
-import { searchText } from '../core/search/text-index.js';
-import type { MailAccessServices, MailUser, LoginInfo } from '../protocols/imap/services.js';
+import { searchTextAll } from '../core/search/text-index.js';
+import { SEARCH_TEXT_CAP, type MailAccessServices, type MailUser, type LoginInfo } from '../protocols/imap/services.js';
 import { writeAudit } from '../security/audit.js';
 import { Lockout } from '../security/lockout.js';
 import type { AppContext } from './context.js';
@@ -35,6 +35,6 @@ export function buildMailAccessServices(app: AppContext, logger: Logger, lockout
       const [own] = await app.tenancy.mailboxes.list(tenantScope(user.tenantId), { userId: user.id, limit: 1 });
       return own && own.status === 'active' ? own : null;
     },
-    searchText: (scope, q) => searchText(app.db, scope, q),
+    searchText: (scope, q) => searchTextAll(app.db, scope, q, SEARCH_TEXT_CAP),
   };
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { freshDatabase, shape, type TestDatabase } from '../support/shape.js';
 import { newId } from '../../src/store/db/database.js';
 import { systemScope, tenantScope, type Scope } from '../../src/core/scope.js';
-import { deleteTextIndex, searchText, textIndexRowFromMeta, writeTextIndex, type TextIndexRow, type TextSearch } from '../../src/core/search/text-index.js';
+import { deleteTextIndex, searchText, searchTextAll, textIndexRowFromMeta, writeTextIndex, type TextIndexRow, type TextSearch } from '../../src/core/search/text-index.js';
 import { SearchQueryError, MAX_SEARCH_QUERY_CHARS, ftsPhrase, likeContains } from '../../src/core/search/query.js';
 import { extractMessageMeta } from '../../src/mail/extract.js';
 
@@ -193,6 +193,25 @@ describe(`text index (${shape})`, () => {
   test('empty query matches every message in scope; limit truncates newest first', async () => {
     assert.deepEqual(await found(A.scope, { query: '' }), ['a3', 'a2', 'a1', 'a4']);
     assert.deepEqual(await found(A.scope, { query: '会議', limit: 1 }), ['a3']);
+  });
+
+  test('searchTextAll pages by (received_at, id) and returns every match exactly once', async () => {
+    // Two more messages received at the same moment as a1, so a page boundary falls inside a tie.
+    await addMessage('t1', A, 1000, { subject: 'tie one', addresses: 'x@example.com', body: 'paging' }, [[A.inbox, false]]);
+    await addMessage('t2', A, 1000, { subject: 'tie two', addresses: 'y@example.com', body: 'paging' }, [[A.inbox, false]]);
+    const byId = new Map(Object.entries(ids).map(([n, id]) => [id, n]));
+    const names = async (pageSize: number, cap?: number) =>
+      (await searchTextAll(t.db, A.scope, { query: '' }, cap, pageSize)).map((id) => byId.get(id));
+    const all = await names(10_000);
+    assert.equal(all.length, 6);
+    for (const size of [1, 2, 3, 5]) assert.deepEqual(await names(size), all, `page size ${size}`);
+    assert.deepEqual(await names(2, 3), all.slice(0, 3), 'the cap stops paging');
+    assert.deepEqual((await searchTextAll(t.db, A.scope, { query: 'paging', folderId: A.inbox }, undefined, 1)).map((id) => byId.get(id)).sort(), ['t1', 't2']);
+    await t.db.kysely.deleteFrom('folder_entries').where('message_id', 'in', [ids.t1, ids.t2]).execute();
+    await deleteTextIndex(t.db.kysely, t.db.dialect, [ids.t1, ids.t2]);
+    await t.db.kysely.deleteFrom('messages').where('id', 'in', [ids.t1, ids.t2]).execute();
+    delete ids.t1;
+    delete ids.t2;
   });
 
   test('limits give clear errors', async () => {

@@ -6,13 +6,13 @@
  */
 import type { Logger } from 'pino';
 import { systemScope, tenantScope, type Scope } from '../../src/core/scope.js';
-import { searchText } from '../../src/core/search/text-index.js';
+import { searchTextAll } from '../../src/core/search/text-index.js';
 import { MailboxStateService, type Folder } from '../../src/core/mailbox-state/index.js';
 import { TenancyService } from '../../src/core/tenancy/service.js';
 import type { Mailbox } from '../../src/core/tenancy/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import type { MailAccessServices, MailUser } from '../../src/protocols/imap/services.js';
+import { SEARCH_TEXT_CAP, type MailAccessServices, type MailUser } from '../../src/protocols/imap/services.js';
 import { Lockout, type LockoutOptions } from '../../src/security/lockout.js';
 import { createChangeBus } from '../../src/store/events/index.js';
 import type { ChangeBus } from '../../src/store/events/change-bus.js';
@@ -82,7 +82,7 @@ export async function mailServicesFixture(opts: { lockout?: Partial<LockoutOptio
       const [own] = await tenancy.mailboxes.list(tenantScope(user.tenantId), { userId: user.id, limit: 1 });
       return own && own.status === 'active' ? own : null;
     },
-    searchText: (scope, q) => searchText(test.db, scope, q),
+    searchText: (scope, q) => searchTextAll(test.db, scope, q, SEARCH_TEXT_CAP),
   };
 
   const tenants = new Map<string, string>();

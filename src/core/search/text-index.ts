@@ -19,7 +19,7 @@ import type { DB } from '../../store/db/types.js';
 import type { MessageMeta } from '../../mail/extract.js';
 import { BODY_TEXT_MAX_BYTES } from '../../mail/extract.js';
 import { cutUtf8 } from '../../mail/preview.js';
-import { ftsPhrase, likeContains, TRIGRAM_MIN_CHARS, validateSearch, type SearchField } from './query.js';
+import { ftsPhrase, likeContains, MAX_SEARCH_LIMIT, TRIGRAM_MIN_CHARS, validateSearch, type SearchField } from './query.js';
 
 export interface TextIndexRow {
   messageId: string;
@@ -183,7 +183,33 @@ function textCondition(dialect: Dialect, field: SearchField, query: string, char
  * Throws SearchQueryError for a query over 1000 characters, an unknown field or a bad limit.
  */
 export async function searchText(db: Database, scope: Scope, q: TextSearch): Promise<string[]> {
-  const { query, field, limit, chars } = validateSearch(q);
+  const { limit } = validateSearch(q);
+  return (await searchPage(db, scope, q, limit, null)).map((r) => r.message_id);
+}
+
+/**
+ * Every match, read in pages of 10 000 with a keyset on (received_at, id) — for IMAP SEARCH, whose
+ * answer must be exact however many messages match (RFC 9051 §6.4.4). Stops at `cap` ids.
+ */
+export async function searchTextAll(db: Database, scope: Scope, q: Omit<TextSearch, 'limit'>, cap = 1_000_000, pageSize = MAX_SEARCH_LIMIT): Promise<string[]> {
+  const out: string[] = [];
+  let after: { received_at: number; message_id: string } | null = null;
+  for (;;) {
+    const page = await searchPage(db, scope, q, pageSize, after);
+    for (const r of page) out.push(r.message_id);
+    if (page.length < pageSize || out.length >= cap) return out.slice(0, cap);
+    after = page[page.length - 1];
+  }
+}
+
+async function searchPage(
+  db: Database,
+  scope: Scope,
+  q: TextSearch,
+  limit: number,
+  after: { received_at: number; message_id: string } | null,
+): Promise<{ message_id: string; received_at: number }[]> {
+  const { query, field, chars } = validateSearch({ ...q, limit });
   // Stored text never holds NUL (see writeTextIndex), so a query with one matches nothing.
   if (query.includes('\u0000')) return [];
 
@@ -210,7 +236,13 @@ export async function searchText(db: Database, scope: Scope, q: TextSearch): Pro
       ),
     );
   }
-
+  if (after) {
+    // Newest first, ties by id ascending: the next page starts right after the last row seen.
+    const a = after;
+    select = select.where((eb) =>
+      eb.or([eb('m.received_at', '<', a.received_at), eb.and([eb('m.received_at', '=', a.received_at), eb('t.message_id', '>', a.message_id)])]),
+    );
+  }
   const rows = await select.orderBy('m.received_at', 'desc').orderBy('t.message_id').limit(limit).execute();
-  return rows.map((r) => r.message_id);
+  return rows.map((r) => ({ message_id: r.message_id, received_at: Number(r.received_at) }));
 }

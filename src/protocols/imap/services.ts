@@ -26,6 +26,9 @@ export interface LoginInfo {
   protocol: 'imap' | 'pop3';
 }
 
+/** At most this many ids from one text search (far above any real folder's matches). */
+export const SEARCH_TEXT_CAP = 1_000_000;
+
 export interface MailAccessServices {
   /** Every change and every read of mail goes through the mailbox-state service. */
   state: MailboxStateService;
@@ -41,8 +44,12 @@ export interface MailAccessServices {
    * may open (SPEC §9). Null when the user has none or it is disabled.
    */
   ownMailbox(user: MailUser): Promise<Mailbox | null>;
-  /** Substring search over subject/addresses/body through the text index (tenant-scoped). */
-  searchText(scope: Scope, q: TextSearch): Promise<string[]>;
+  /**
+   * Substring search over subject/addresses/body through the text index (tenant-scoped): every
+   * matching message id, however many (IMAP SEARCH answers must be exact), up to a safety cap of
+   * SEARCH_TEXT_CAP ids.
+   */
+  searchText(scope: Scope, q: Omit<TextSearch, 'limit'>): Promise<string[]>;
   logger: Logger;
   metrics?: Metrics;
 }

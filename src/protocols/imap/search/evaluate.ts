@@ -9,12 +9,11 @@
  */
 import type { Entry } from '../../../core/mailbox-state/index.js';
 import type { Scope } from '../../../core/scope.js';
-import { MAX_SEARCH_LIMIT } from '../../../core/search/query.js';
 import type { SearchField } from '../../../core/search/query.js';
 import { DEFAULT_MIME_LIMITS } from '../../../mail/mime/index.js';
 import { loadMessageContents } from '../fetch/index.js';
 import type { SearchKey, SequenceSet, TextSearchField } from '../parser/types.js';
-import type { MailAccessServices } from '../services.js';
+import { SEARCH_TEXT_CAP, type MailAccessServices } from '../services.js';
 import type { SelectedMailbox } from '../session/types.js';
 import { DecodedHeader } from './header-text.js';
 import { evaluateKey, usesSentDate, walkKeys, type IndexResult, type MessageFacts, type PreparedSearch } from './keys.js';
@@ -85,8 +84,8 @@ async function prepare(input: SearchInput): Promise<PreparedSearch> {
     let query = queries.get(id);
     if (!query) {
       query = services
-        .searchText(scope, { query: k.value, field, folderId: view.folder.id, limit: MAX_SEARCH_LIMIT })
-        .then((ids) => ({ ids: new Set(ids), complete: ids.length < MAX_SEARCH_LIMIT }));
+        .searchText(scope, { query: k.value, field, folderId: view.folder.id })
+        .then((ids) => ({ ids: new Set(ids), complete: ids.length < SEARCH_TEXT_CAP }));
       queries.set(id, query);
     }
     pre.text.set(k, await query);
