@@ -108,4 +108,28 @@ describe(`IMAP two sessions on one folder (${shape})`, () => {
     await run(b, 'MOVE 2 Archive');
     assert.deepEqual((await run(a, 'NOOP')).untagged, ['* 2 EXPUNGE']);
   });
+
+  test('a selected folder deleted by another session ends this one with BYE after its response; also during IDLE', async () => {
+    const account: TestAccount = await server.fixture.addAccount(`two${++accounts}@two.test`);
+    await account.deliver(sampleMessage({ subject: 'doomed' }), { folder: 'Archive' });
+    const projects = await server.fixture.state.createFolder(account.scope, account.mailbox.id, 'Projects');
+    const a = await server.login(account);
+    const b = await server.login(account);
+    const idler = await server.login(account);
+    await run(a, 'SELECT Projects');
+    await run(idler, 'SELECT Projects');
+    idler.send('i1 IDLE\r\n');
+    assert.equal(await idler.response(), '+ idling');
+    const deleted = events(account, ['folder_delete']);
+    assert.match((await run(b, 'DELETE Projects')).tagged, /^OK/);
+    await deleted;
+    const r = await run(a, 'NOOP');
+    assert.equal(r.tagged, 'OK NOOP completed');
+    assert.equal(await a.response(), '* BYE Selected mailbox was deleted, have to disconnect');
+    await a.closed();
+    assert.equal(await idler.response(), '* BYE Selected mailbox was deleted, have to disconnect');
+    await idler.closed();
+    assert.equal(projects.name, 'Projects');
+  });
 });
+

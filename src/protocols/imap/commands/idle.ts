@@ -8,6 +8,7 @@
  */
 import { expectArgs } from '../parser/args.js';
 import { sessionControl } from '../session/control.js';
+import { TEXT } from '../session/replies.js';
 import type { CommandModule } from '../session/types.js';
 
 const COALESCE_MS = 50;
@@ -30,6 +31,7 @@ const idle: CommandModule = {
         if (done) return;
         try {
           await view.sync({ allowExpunge: true, force });
+          if (view.gone) return control.end(TEXT.MAILBOX_GONE);
           // Nobody is going to send a command: the responses must go out now.
           control.flush();
           await control.drain();

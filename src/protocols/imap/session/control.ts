@@ -26,6 +26,8 @@ export interface SessionControl {
    * has the maximum of sessions on this node (the caller answers NO [LIMIT]).
    */
   login(user: MailUser, mailbox: Mailbox): boolean;
+  /** Ends the session with `* BYE text` (RFC 9051 §7.1.5), e.g. when the selected folder is gone. */
+  end(text: string): void;
   /** Sends queued responses now (IDLE). */
   flush(): void;
   /** Resolves when queued output is below the high-water mark (large responses, IDLE bursts). */

@@ -18,4 +18,5 @@ export const TEXT = {
   LITERAL_READY: 'Ready for literal data',
   SERVERBUG: 'Internal error; the problem was logged',
   UNAVAILABLE: 'Mail storage is temporarily unavailable; try again later',
+  MAILBOX_GONE: 'Selected mailbox was deleted, have to disconnect',
 } as const;

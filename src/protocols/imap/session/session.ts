@@ -184,6 +184,7 @@ export class ImapSession {
       startTls: () => this.startTls(),
       startCompression: () => this.startCompression(),
       login: (user, mailbox) => this.login(user, mailbox),
+      end: (text: string) => this.end(text),
       flush: () => this.output.flush(),
       drain: () => this.output.drain(),
     };
@@ -515,6 +516,7 @@ export class ImapSession {
       });
     }
     this.complete(cmd.tag, result);
+    if (view && view.gone && this.info.selected === view) this.end(TEXT.MAILBOX_GONE);
   }
 
   private wrongStateText(module: CommandModule): string {

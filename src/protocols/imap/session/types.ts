@@ -89,6 +89,11 @@ export interface SelectedMailbox {
   noteFlags(changes: { uid: number; modseq: number; flags: string[] }[]): void;
   /** UIDs expunged by another session that this session has not announced yet (FETCH of them: RFC 9051 §5.5). */
   isPendingExpunge(uid: number): boolean;
+  /**
+   * The folder was deleted (or renamed away) while selected: the view reads nothing more, and the
+   * session ends with `* BYE` after the current response (RFC 9051 leaves the reaction to the server).
+   */
+  readonly gone: boolean;
   /** Saved search result (RFC 5182), UIDs. */
   savedResult: number[];
   /** Stops listening for change events. */
