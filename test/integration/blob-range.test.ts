@@ -67,6 +67,18 @@ describe(`BlobStore.getRange (${shape})`, () => {
     await assert.rejects(() => blobs.getRange(missing, 3, 3), BlobNotFoundError);
   });
 
+  test('getRangeBuffer gives the same bytes as getRange, past-the-end and empty ranges included', async () => {
+    const cases: [string, number, number][] = [
+      [smallKey, 0, 20], [smallKey, 5, 10], [smallKey, 7, 7], [smallKey, 17, 40], [smallKey, 30, 40],
+      [emptyKey, 0, 10], [largeKey, 1024 * 1024 - 3, 1024 * 1024 + 70_000],
+    ];
+    for (const [key, start, end] of cases) {
+      assert.deepEqual(await blobs.getRangeBuffer(key, start, end), await range(key, start, end), `${start}..${end}`);
+    }
+    await assert.rejects(() => blobs.getRangeBuffer(newBlobKey('test'), 0, 10), BlobNotFoundError);
+    await assert.rejects(() => blobs.getRangeBuffer(smallKey, 5, 2), RangeError);
+  });
+
   test('bounds that are not 0 <= start <= end integers are a RangeError', async () => {
     await assert.rejects(() => blobs.getRange(smallKey, 5, 4), RangeError);
     await assert.rejects(() => blobs.getRange(smallKey, -1, 4), RangeError);

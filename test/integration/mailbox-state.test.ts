@@ -272,6 +272,9 @@ describe('flags', () => {
     const rep = await svc.setFlags(scope, inbox.id, [2, 3], 'replace', ['\\Flagged', '$Important']);
     assert.deepEqual(rep.updated.map((u) => u.flags), [['\\Flagged', '$Important'], ['\\Flagged', '$Important']]);
     assert.equal((await svc.folderStatus(scope, inbox.id)).unseen, 2);
+    assert.equal(await svc.firstUnseenUid(scope, inbox.id), 2, 'UID 1 is \\Seen');
+    assert.equal(await svc.firstUnseenUid(scope, inbox.id, 2), 3);
+    assert.equal(await svc.firstUnseenUid(scope, inbox.id, 3), null);
     await svc.setFlags(scope, inbox.id, [1, 3], 'add', ['\\Deleted']);
     assert.equal((await svc.folderStatus(scope, inbox.id)).deleted, 2, 'STATUS DELETED counts \\Deleted entries');
     await svc.setFlags(scope, inbox.id, [1, 3], 'remove', ['\\Deleted']);

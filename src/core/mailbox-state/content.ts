@@ -70,3 +70,8 @@ export async function openMessageRange(ctx: Ctx, scope: Scope, messageId: string
 export function openContentRange(ctx: Ctx, content: Pick<MessageContentInfo, 'blobKey'>, start: number, end: number): Promise<Readable> {
   return ctx.blobs.getRange(content.blobKey, start, end);
 }
+
+/** Like openContentRange, in one buffer (small reads: header blocks). */
+export function readContentRange(ctx: Ctx, content: Pick<MessageContentInfo, 'blobKey'>, start: number, end: number): Promise<Buffer> {
+  return ctx.blobs.getRangeBuffer(content.blobKey, start, end);
+}

@@ -59,6 +59,27 @@ export async function listUids(ctx: Ctx, scope: Scope, folderId: string): Promis
   return rows.map((r) => Number(r.uid));
 }
 
+/**
+ * The lowest live UID without \Seen and above `afterUid`, or null: IMAP4rev1's `[UNSEEN n]` at
+ * SELECT (RFC 3501 §6.3.1). One indexed scan in the database instead of reading entries.
+ */
+export async function firstUnseenUid(ctx: Ctx, scope: Scope, folderId: string, afterUid = 0): Promise<number | null> {
+  const trx = stateDb(ctx.db);
+  const folder = await readFolder(trx, scope, folderId);
+  const seen = flagLikePattern('\\Seen');
+  const row = await trx
+    .selectFrom('folder_entries')
+    .select('uid')
+    .where('folder_id', '=', folder.id)
+    .where('deleted_at', 'is', null)
+    .where('uid', '>', afterUid)
+    .where(sql<boolean>`flags_json NOT LIKE ${seen} ESCAPE '!'`)
+    .orderBy('uid')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? Number(row.uid) : null;
+}
+
 /** STATUS (RFC 9051 §6.3.11) counters of a folder. */
 export async function folderStatus(ctx: Ctx, scope: Scope, folderId: string): Promise<FolderStatus> {
   const trx = stateDb(ctx.db);

@@ -14,10 +14,10 @@ import type { DB } from '../../store/db/types.js';
 import type { Scope } from '../scope.js';
 import type { Ctx } from './context.js';
 import { changesSince } from './changes.js';
-import { getMessageContents, openContentRange, openMessageRange, type MessageContentInfo } from './content.js';
+import { getMessageContents, openContentRange, openMessageRange, readContentRange, type MessageContentInfo } from './content.js';
 import { copy, move } from './copy-move.js';
 import { append, deliver } from './deliver.js';
-import { folderStatus, getEntry, listEntries, listUids } from './entries.js';
+import { firstUnseenUid, folderStatus, getEntry, listEntries, listUids } from './entries.js';
 import { deleteMessages, expunge } from './expunge.js';
 import { deleteFolder, renameFolder, setSubscribed } from './folder-changes.js';
 import { createDefaultFolders, createFolder, findFolder, findSpecialFolder, getFolder, listFolders } from './folders.js';
@@ -143,6 +143,10 @@ export class MailboxStateService {
   listUids(scope: Scope, folderId: string): Promise<number[]> {
     return listUids(this.ctx, scope, folderId);
   }
+  /** Lowest live UID above `afterUid` without \Seen, or null (IMAP4rev1 `[UNSEEN n]`). */
+  firstUnseenUid(scope: Scope, folderId: string, afterUid?: number): Promise<number | null> {
+    return firstUnseenUid(this.ctx, scope, folderId, afterUid);
+  }
   folderStatus(scope: Scope, folderId: string): Promise<FolderStatus> {
     return folderStatus(this.ctx, scope, folderId);
   }
@@ -167,6 +171,10 @@ export class MailboxStateService {
   /** Bytes [start, end) of a message already read with `getMessageContents` (no further query). */
   openContentRange(content: Pick<MessageContentInfo, 'blobKey'>, start: number, end: number): Promise<Readable> {
     return openContentRange(this.ctx, content, start, end);
+  }
+  /** The same bytes in one buffer, for small reads (header blocks). */
+  readContentRange(content: Pick<MessageContentInfo, 'blobKey'>, start: number, end: number): Promise<Buffer> {
+    return readContentRange(this.ctx, content, start, end);
   }
 
   // ── Quota ──────────────────────────────────────────────────────────────────────────────────

@@ -29,6 +29,11 @@ export interface BlobStore {
    * RangeError for bounds that are not integers with 0 <= start <= end.
    */
   getRange(key: string, start: number, end: number): Promise<Readable>;
+  /**
+   * The same bytes as `getRange`, in one buffer — for small reads (header blocks for IMAP
+   * ENVELOPE/BODYSTRUCTURE), where a stream's set-up costs more than the read. Keep `end - start` small.
+   */
+  getRangeBuffer(key: string, start: number, end: number): Promise<Buffer>;
   /** Throws BlobNotFoundError. */
   getBuffer(key: string): Promise<Buffer>;
   stat(key: string): Promise<BlobStat | null>;

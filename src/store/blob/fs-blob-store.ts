@@ -137,6 +137,38 @@ export class FsBlobStore implements BlobStore {
     return fh.createReadStream({ start, end: end - 1 });
   }
 
+  /**
+   * One open + positioned reads + close: no stat and no stream (a header block is a few KiB, and
+   * FETCH ENVELOPE reads one per message). A directory in the blob's place fails the read with
+   * EISDIR, answered like a missing blob.
+   */
+  async getRangeBuffer(key: string, start: number, end: number): Promise<Buffer> {
+    assertValidRange(start, end);
+    const p = this.pathOf(key);
+    let fh: FileHandle;
+    try {
+      fh = await open(p, 'r');
+    } catch (err) {
+      if (NOT_FOUND.has(errCode(err) ?? '')) throw new BlobNotFoundError(key, { cause: err });
+      throw toStoreError(err, this.root);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(end - start);
+      let filled = 0;
+      while (filled < buf.length) {
+        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, start + filled);
+        if (bytesRead === 0) break; // past the end of the blob: the bytes that exist
+        filled += bytesRead;
+      }
+      return buf.subarray(0, filled);
+    } catch (err) {
+      if (errCode(err) === 'EISDIR') throw new BlobNotFoundError(key, { cause: err });
+      throw toStoreError(err, this.root);
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
   /** Opens a stored blob's file for reading; the caller owns the handle. */
   private async openBlob(key: string): Promise<FileHandle> {
     const p = this.pathOf(key);

@@ -237,6 +237,10 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  async getRangeBuffer(key: string, start: number, end: number): Promise<Buffer> {
+    return readAll(await this.getRange(key, start, end));
+  }
+
   async getRange(key: string, start: number, end: number): Promise<Readable> {
     assertValidBlobKey(key);
     assertValidRange(start, end);

@@ -83,21 +83,21 @@ function parseUidSetWithoutStar(text: string): SequenceSet {
   return set;
 }
 
-/** Sequence number of the first message without \Seen (IMAP4rev1 `[UNSEEN n]`), 0 when none. */
+/**
+ * Sequence number of the first message without \Seen (IMAP4rev1 `[UNSEEN n]`), 0 when none. The
+ * database finds the UID; one this view does not number yet (appended meanwhile) is skipped.
+ */
 async function firstUnseen(ctx: CommandContext, view: SelectedMailbox): Promise<number> {
   const { scope } = ctx.session.account!;
   const last = view.uids.length > 0 ? view.uids[view.uids.length - 1] : 0;
   let afterUid = 0;
-  while (afterUid < last) {
-    const page = await ctx.services.state.listEntries(scope, view.folder.id, { afterUid, limit: 1000 });
-    if (page.length === 0) return 0;
-    for (const e of page) {
-      const seq = view.seqOf(e.uid);
-      if (seq > 0 && !e.flags.some((f) => f.toLowerCase() === '\\seen')) return seq;
-    }
-    afterUid = page[page.length - 1].uid;
+  for (;;) {
+    const uid = await ctx.services.state.firstUnseenUid(scope, view.folder.id, afterUid);
+    if (uid === null || uid > last) return 0;
+    const seq = view.seqOf(uid);
+    if (seq > 0) return seq;
+    afterUid = uid;
   }
-  return 0;
 }
 
 /** QRESYNC: what changed since the client's MODSEQ (RFC 7162 §3.2.5.1). */

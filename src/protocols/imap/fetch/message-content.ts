@@ -47,7 +47,7 @@ interface Range {
 }
 
 /** Reads the header blocks of `parts` with as few range reads as the gaps between them allow. */
-async function readHeaders(parts: MimePart[], size: number, open: (start: number, end: number) => Promise<Readable>): Promise<Map<number, Buffer>> {
+async function readHeaders(parts: MimePart[], size: number, read: (start: number, end: number) => Promise<Buffer>): Promise<Map<number, Buffer>> {
   const wanted = new Map<number, Range>();
   for (const part of parts) {
     const start = Math.min(part.headerStart, size);
@@ -63,7 +63,7 @@ async function readHeaders(parts: MimePart[], size: number, open: (start: number
   }
   const out = new Map<number, Buffer>();
   for (const g of groups) {
-    const bytes = g.end > g.start ? await readAll(await open(g.start, g.end)) : Buffer.alloc(0);
+    const bytes = g.end > g.start ? await read(g.start, g.end) : Buffer.alloc(0);
     for (const [key, r] of wanted) {
       if (r.start >= g.start && r.end <= g.end) out.set(key, bytes.subarray(r.start - g.start, r.end - g.start));
     }
@@ -80,8 +80,10 @@ async function build(state: MailboxStateService, messageId: string, info: Messag
   };
   // Rows stored before structure_json existed: the blob is parsed once, streaming (bounded memory).
   const structure = await loadStructure(info.structureJson, () => open(0, size));
+  // Header blocks are small: one buffered read each, no stream.
+  const readSmall = (start: number, end: number) => state.readContentRange(info, start, end);
   let headers: Map<number, Buffer> | null = null;
-  if (opts.withHeaders) headers = await readHeaders([structure.root, ...encapsulatedMessages(structure.root)], size, open);
+  if (opts.withHeaders) headers = await readHeaders([structure.root, ...encapsulatedMessages(structure.root)], size, readSmall);
   return {
     messageId,
     size,
