@@ -40,6 +40,22 @@ describe(`IMAP SELECT / EXAMINE (${shape})`, () => {
     return { untagged: r.untagged, tagged: r.tagged.slice(t.length + 1) };
   }
 
+  test('keywords in use in the folder are listed in FLAGS and PERMANENTFLAGS (EXAMINE: FLAGS only)', async () => {
+    const bob = await server.fixture.addAccount('bob@select.test');
+    await bob.deliver(sampleMessage({ subject: 'k1' }), { flags: ['$Work', '\\Seen'] });
+    await bob.deliver(sampleMessage({ subject: 'k2' }), { flags: ['todo', '$Work'] });
+    const gone = await bob.deliver(sampleMessage({ subject: 'k3' }), { flags: ['expunged-only'] });
+    const inbox = await bob.folder('INBOX');
+    await server.fixture.state.deleteMessages(bob.scope, inbox.id, [gone.uid]);
+    const wire = await server.login(bob);
+    const r = await run(wire, 'SELECT INBOX');
+    assert.equal(r.untagged[0], '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work todo)');
+    assert.equal(r.untagged[1], '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work todo \\*)] Flags permitted');
+    const e = await run(wire, 'EXAMINE INBOX');
+    assert.ok(e.untagged.includes('* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work todo)'));
+    assert.ok(e.untagged.includes('* OK [PERMANENTFLAGS ()] No permanent flags permitted'));
+  });
+
   test('IMAP4rev1 SELECT: FLAGS, PERMANENTFLAGS, EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ', async () => {
     const wire = await server.login(alice);
     const r = await run(wire, 'SELECT INBOX');

@@ -49,7 +49,18 @@ describe(`IMAP STORE (${shape})`, () => {
     r = await run('STORE 2 -FLAGS (\\Flagged)');
     assert.deepEqual(r.untagged, ['* 2 FETCH (FLAGS (\\Seen))']);
     r = await run('STORE 3 FLAGS ($Work \\Answered work2)');
-    assert.deepEqual(r.untagged, ['* 3 FETCH (FLAGS (\\Answered $Work work2))']);
+    // New keywords are announced in FLAGS and PERMANENTFLAGS before the FETCH that shows them (RFC 9051 §7.3.5).
+    assert.deepEqual(r.untagged, [
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work work2)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work work2 \\*)] Flags permitted',
+      '* 3 FETCH (FLAGS (\\Answered $Work work2))',
+    ]);
+    r = await run('STORE 1 +FLAGS.SILENT (work2 $Later)');
+    assert.deepEqual(r.untagged, [
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Later $Work work2)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Later $Work work2 \\*)] Flags permitted',
+    ], 'announced even with .SILENT; known ones are not repeated');
+    await run('STORE 1 -FLAGS.SILENT (work2 $Later)');
     assert.deepEqual(await flagsOf(3), ['\\Answered', '$Work', 'work2']);
     r = await run('STORE 3 FLAGS ()');
     assert.deepEqual(r.untagged, ['* 3 FETCH (FLAGS ())']);

@@ -102,7 +102,13 @@ describe(`IMAP two sessions on one folder (${shape})`, () => {
     await run(b, 'STORE 1 +FLAGS.SILENT (\\Seen $Done)');
     await account.deliver(sampleMessage({ subject: 'third' }));
     const r = await run(a, 'NOOP');
-    assert.deepEqual(r.untagged, ['* 3 EXISTS', '* 1 FETCH (UID 1 FLAGS (\\Seen $Done))']);
+    // $Done is new to this session: FLAGS and PERMANENTFLAGS announce it before the FETCH that shows it.
+    assert.deepEqual(r.untagged, [
+      '* 3 EXISTS',
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done \\*)] Flags permitted',
+      '* 1 FETCH (UID 1 FLAGS (\\Seen $Done))',
+    ]);
     assert.deepEqual((await run(a, 'NOOP')).untagged, []);
     // MOVE in one session is an expunge for the other.
     await run(b, 'MOVE 2 Archive');

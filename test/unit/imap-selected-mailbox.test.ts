@@ -108,6 +108,9 @@ function fakeServices(initial: number[]) {
     async folderStatus() {
       return { messages: state.live.length, unseen: 0, recent: 0 as const, uidNext: 100, uidValidity: 7, highestModseq: state.highest, size: 0 };
     },
+    async keywordsInUse() {
+      return [];
+    },
     async listUids() {
       return [...state.live];
     },
@@ -198,7 +201,9 @@ describe('SelectedMailboxView.sync', () => {
     const { view, fake, lines } = await open([1, 2, 3, 4], ['QRESYNC']);
     fake.state.next = { highestModseq: 30, changed: [{ uid: 4, modseq: 30, flags: ['$Work'] }], expunged: [1, 2] };
     await view.sync({ allowExpunge: true, force: true });
-    assert.deepEqual(lines, ['* VANISHED 1:2', '* 2 FETCH (UID 4 FLAGS ($Work) MODSEQ (30))']);
+    assert.deepEqual(lines, ['* VANISHED 1:2', '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] Flags permitted',
+      '* 2 FETCH (UID 4 FLAGS ($Work) MODSEQ (30))']);
   });
 
   test('own changes noted with noteFlags are not announced again', async () => {

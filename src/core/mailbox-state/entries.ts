@@ -80,6 +80,26 @@ export async function firstUnseenUid(ctx: Ctx, scope: Scope, folderId: string, a
   return row ? Number(row.uid) : null;
 }
 
+/**
+ * Keywords set on any live entry of the folder, sorted: what IMAP SELECT lists in FLAGS besides
+ * the system flags (RFC 9051 §7.3.5). Distinct keyword lists are read, so the work is one scan.
+ */
+export async function keywordsInUse(ctx: Ctx, scope: Scope, folderId: string): Promise<string[]> {
+  const trx = stateDb(ctx.db);
+  const folder = await readFolder(trx, scope, folderId);
+  const rows = await trx
+    .selectFrom('folder_entries')
+    .select('keywords_json')
+    .distinct()
+    .where('folder_id', '=', folder.id)
+    .where('deleted_at', 'is', null)
+    .where('keywords_json', '!=', '[]')
+    .execute();
+  const out = new Set<string>();
+  for (const r of rows) for (const k of JSON.parse(r.keywords_json) as string[]) out.add(k);
+  return [...out].sort();
+}
+
 /** STATUS (RFC 9051 §6.3.11) counters of a folder. */
 export async function folderStatus(ctx: Ctx, scope: Scope, folderId: string): Promise<FolderStatus> {
   const trx = stateDb(ctx.db);

@@ -17,7 +17,7 @@ import { changesSince } from './changes.js';
 import { getMessageContents, openContentRange, openMessageRange, readContentRange, type MessageContentInfo } from './content.js';
 import { copy, move } from './copy-move.js';
 import { append, deliver } from './deliver.js';
-import { firstUnseenUid, folderStatus, getEntry, listEntries, listUids } from './entries.js';
+import { firstUnseenUid, folderStatus, getEntry, keywordsInUse, listEntries, listUids } from './entries.js';
 import { deleteMessages, expunge } from './expunge.js';
 import { deleteFolder, renameFolder, setSubscribed } from './folder-changes.js';
 import { createDefaultFolders, createFolder, findFolder, findSpecialFolder, getFolder, listFolders } from './folders.js';
@@ -146,6 +146,10 @@ export class MailboxStateService {
   /** Lowest live UID above `afterUid` without \Seen, or null (IMAP4rev1 `[UNSEEN n]`). */
   firstUnseenUid(scope: Scope, folderId: string, afterUid?: number): Promise<number | null> {
     return firstUnseenUid(this.ctx, scope, folderId, afterUid);
+  }
+  /** Keywords set on any live entry of the folder (IMAP FLAGS at SELECT). */
+  keywordsInUse(scope: Scope, folderId: string): Promise<string[]> {
+    return keywordsInUse(this.ctx, scope, folderId);
   }
   folderStatus(scope: Scope, folderId: string): Promise<FolderStatus> {
     return folderStatus(this.ctx, scope, folderId);

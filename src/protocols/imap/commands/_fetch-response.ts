@@ -220,6 +220,8 @@ export async function writeFetchResponse(
     throw err;
   }
 
+  // A keyword the session has not been told of goes out in `* FLAGS` before this line.
+  if (plan.withFlags || flagsChanged) ctx.session.selected?.announceFlags(entry.flags);
   ctx.write(`* ${seq} FETCH (`);
   for (let i = 0; i < pieces.length; i++) {
     const p = pieces[i];

@@ -13,14 +13,12 @@ import { flagList } from '../encoder/index.js';
 import { asList, asNumber, asAtom } from '../parser/args.js';
 import { formatSequenceSet, parseSequenceSet } from '../parser/sequence-set.js';
 import type { ImapToken, ParsedCommand, SequenceSet } from '../parser/types.js';
-import { openSelectedMailbox } from '../session/selected-mailbox.js';
+import { openSelectedMailbox, SYSTEM_FLAGS } from '../session/selected-mailbox.js';
 import { ImapSyntaxError, type CommandContext, type CommandModule, type CommandResult, type SelectedMailbox } from '../session/types.js';
 import { findFolder, mailboxArg, mailboxOut } from './_mailbox.js';
 import { drainOutput, enableCondstore, untaggedOk } from './_selected.js';
 import { vanishedFromKnown } from './_vanished.js';
 
-/** The flags every folder knows (RFC 9051 §2.3.2); keywords are allowed too (`\*`). */
-const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 /** mod-sequence-value (RFC 7162 §7): up to 2^63-1; values above 2^53 are refused by asNumber. */
 const MAX_MODSEQ = Number.MAX_SAFE_INTEGER;
 /** FETCH responses of a QRESYNC SELECT written before waiting for the client to read. */
@@ -150,8 +148,10 @@ async function handle(ctx: CommandContext, cmd: ParsedCommand): Promise<CommandR
   });
   const { view } = opened;
   try {
-    ctx.untagged({ atom: 'FLAGS' }, flagList(SYSTEM_FLAGS));
-    untaggedOk(ctx, `PERMANENTFLAGS ${readOnly ? '()' : `(${[...SYSTEM_FLAGS, '\\*'].join(' ')})`}`, readOnly ? 'No permanent flags permitted' : 'Flags permitted');
+    // FLAGS lists the keywords in use too (RFC 9051 §7.3.5); later ones are announced as they appear.
+    const flags = [...SYSTEM_FLAGS, ...view.keywords];
+    ctx.untagged({ atom: 'FLAGS' }, flagList(flags));
+    untaggedOk(ctx, `PERMANENTFLAGS ${readOnly ? '()' : `(${[...flags, '\\*'].join(' ')})`}`, readOnly ? 'No permanent flags permitted' : 'Flags permitted');
     ctx.untagged(view.uids.length, { atom: 'EXISTS' });
     if (!session.rev2) {
       // IMAP4rev1 (RFC 3501 §6.3.1): RECENT is required; \Recent is not kept (RFC 9051 Appendix E).

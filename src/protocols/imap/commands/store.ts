@@ -40,6 +40,8 @@ async function handle(ctx: CommandContext, cmd: ParsedCommand): Promise<CommandR
     });
     view.noteFlags(result.updated);
     modified.push(...result.modifiedUids);
+    // A keyword this STORE brought into use is announced in FLAGS even with .SILENT.
+    if (i === 0 && request.mode !== 'remove') view.announceFlags(flags);
     if (request.silent && !condstore) continue;
     // Without .SILENT every message of the set is answered with its flags (RFC 9051 §6.4.6), also
     // those already in the wanted state; those that failed UNCHANGEDSINCE are not (RFC 7162 §3.1.3).
@@ -56,6 +58,7 @@ async function handle(ctx: CommandContext, cmd: ParsedCommand): Promise<CommandR
     for (const r of reports) {
       const seq = view.seqOf(r.uid);
       if (seq === 0) continue;
+      view.announceFlags(r.flags);
       const items: ImapValue[] = [];
       if (byUid || condstore) items.push({ atom: 'UID' }, r.uid);
       if (!request.silent) items.push({ atom: 'FLAGS' }, flagList(r.flags));

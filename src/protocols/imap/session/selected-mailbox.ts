@@ -19,6 +19,9 @@ import type { SequenceSet } from '../parser/types.js';
 import type { MailAccessServices } from '../services.js';
 import { BadSequenceError, type Enableable, type SelectedMailbox } from './types.js';
 
+/** The system flags every folder has (RFC 9051 §2.3.2), in the order FLAGS lists them. */
+export const SYSTEM_FLAGS: readonly string[] = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
 export interface SelectedMailboxOptions {
   services: MailAccessServices;
   scope: Scope;
@@ -52,7 +55,8 @@ export async function openSelectedMailbox(opts: SelectedMailboxOptions): Promise
   try {
     const status = await opts.services.state.folderStatus(opts.scope, opts.folder.id);
     const uids = await opts.services.state.listUids(opts.scope, opts.folder.id);
-    view.init(uids, status.highestModseq);
+    const keywords = await opts.services.state.keywordsInUse(opts.scope, opts.folder.id);
+    view.init(uids, status.highestModseq, keywords);
     const last = uids.length > 0 ? uids[uids.length - 1] : 0;
     return {
       view,
@@ -145,6 +149,7 @@ export class SelectedMailboxView implements SelectedMailbox {
   /** uid → MODSEQ of flag changes this session made and reported itself. */
   private readonly noted = new Map<number, number>();
   private readonly listeners = new Set<() => void>();
+  private readonly knownKeywords = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
   private readonly opts: SelectedMailboxOptions;
@@ -157,9 +162,10 @@ export class SelectedMailboxView implements SelectedMailbox {
   }
 
   /** Called once by openSelectedMailbox with what it read. */
-  init(uids: number[], highestModseq: number): void {
+  init(uids: number[], highestModseq: number, keywords: readonly string[] = []): void {
     this.uidList = uids;
     this.lastModseq = highestModseq;
+    for (const k of keywords) this.knownKeywords.add(k);
   }
 
   get uids(): readonly number[] {
@@ -186,6 +192,23 @@ export class SelectedMailboxView implements SelectedMailbox {
 
   resolve(set: SequenceSet, byUid: boolean): number[] {
     return resolveSequenceSet(this.uidList, set, byUid, this.savedResult);
+  }
+
+  get keywords(): readonly string[] {
+    return [...this.knownKeywords].sort();
+  }
+
+  announceFlags(flags: readonly string[]): void {
+    let added = false;
+    for (const f of flags) {
+      if (f.startsWith('\\') || this.knownKeywords.has(f)) continue;
+      this.knownKeywords.add(f);
+      added = true;
+    }
+    if (!added) return;
+    const all = [...SYSTEM_FLAGS, ...this.keywords];
+    this.opts.send({ atom: 'FLAGS' }, flagList(all));
+    if (!this.readOnly) this.opts.send({ atom: 'OK' }, { raw: `[PERMANENTFLAGS (${[...all, '\\*'].join(' ')})]` }, { atom: 'Flags permitted' });
   }
 
   isPendingExpunge(uid: number): boolean {
@@ -301,6 +324,7 @@ export class SelectedMailboxView implements SelectedMailbox {
     for (const c of flagChanges) {
       const seq = this.seqOf(c.uid);
       if (seq === 0) continue;
+      this.announceFlags(c.flags);
       const items: ImapValue[] = [{ atom: 'UID' }, c.uid, { atom: 'FLAGS' }, flagList(c.flags)];
       if (condstore) items.push({ atom: 'MODSEQ' }, [c.modseq]);
       send(seq, { atom: 'FETCH' }, items);

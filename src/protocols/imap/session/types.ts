@@ -87,6 +87,15 @@ export interface SelectedMailbox {
   onChange(listener: () => void): () => void;
   /** The session's own STORE/expunge changed these: record without announcing twice. */
   noteFlags(changes: { uid: number; modseq: number; flags: string[] }[]): void;
+  /** Keywords this session has been told are in use (FLAGS at SELECT and every update since). */
+  readonly keywords: readonly string[];
+  /**
+   * Call before sending a response that shows `flags`: when one of them is a keyword the session
+   * has not been told of, `* FLAGS (…)` (and, read-write, `* OK [PERMANENTFLAGS (… \*)]`) with the
+   * extended list goes out first (RFC 9051 §7.3.5: FLAGS lists the flags that apply to the
+   * mailbox; a client may ignore a keyword missing there).
+   */
+  announceFlags(flags: readonly string[]): void;
   /** UIDs expunged by another session that this session has not announced yet (FETCH of them: RFC 9051 §5.5). */
   isPendingExpunge(uid: number): boolean;
   /**
