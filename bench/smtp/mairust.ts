@@ -114,6 +114,11 @@ export async function startMairust(opts: MairustOptions): Promise<BenchTarget> {
     MAIRUST__LISTENERS__SMTP__PORT: String(ports.smtp),
     MAIRUST__LISTENERS__SUBMISSION__PORT: String(ports.submission),
     MAIRUST__LISTENERS__SMTPS__PORT: String(ports.smtps),
+    // Mail access is not measured here: keep the default IMAP/POP3 ports free.
+    MAIRUST__LISTENERS__IMAP__ENABLED: 'false',
+    MAIRUST__LISTENERS__IMAPS__ENABLED: 'false',
+    MAIRUST__LISTENERS__POP3__ENABLED: 'false',
+    MAIRUST__LISTENERS__POP3S__ENABLED: 'false',
   };
   let dbName: string | null = null;
   let bucket: string | null = null;
