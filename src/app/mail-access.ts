@@ -35,6 +35,6 @@ export function buildMailAccessServices(app: AppContext, logger: Logger, lockout
       const [own] = await app.tenancy.mailboxes.list(tenantScope(user.tenantId), { userId: user.id, limit: 1 });
       return own && own.status === 'active' ? own : null;
     },
-    searchText: (scope, q) => searchTextAll(app.db, scope, q, SEARCH_TEXT_CAP),
+    searchText: (scope, { folderSize, ...q }) => searchTextAll(app.db, scope, q, SEARCH_TEXT_CAP, undefined, { folderSize }),
   };
 }

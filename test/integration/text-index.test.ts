@@ -214,6 +214,23 @@ describe(`text index (${shape})`, () => {
     delete ids.t2;
   });
 
+  test('a small folder is searched by reading its rows, with the same answers as the index', async () => {
+    const byId = new Map(Object.entries(ids).map(([n, id]) => [id, n]));
+    const names = async (folderSize: number | undefined, query: string, field: 'subject' | 'addresses', folderId: string, scope = A.scope) =>
+      (await searchTextAll(t.db, scope, { query, field, folderId }, undefined, undefined, { folderSize })).map((id) => byId.get(id)).sort();
+    const cases: [string, 'subject' | 'addresses', string][] = [
+      ['会議', 'subject', A.inbox], ['議事録', 'subject', A.inbox], ['report', 'subject', A.inbox], ['REPORT', 'subject', A.archive],
+      ['yamada', 'addresses', A.inbox], ['FINANCE@', 'addresses', A.inbox], ['見積', 'subject', A.archive], ['%', 'subject', A.inbox],
+    ];
+    for (const [query, field, folder] of cases) {
+      const viaIndex = await names(undefined, query, field, folder);
+      assert.deepEqual(await names(10, query, field, folder), viaIndex, `${field} ${query}`);
+    }
+    assert.deepEqual(await names(10, 'report', 'subject', A.archive), [], 'the expunged archive entry of a2 is not found');
+    assert.deepEqual(await names(10, '会議', 'subject', A.inbox), ['a1']);
+    assert.deepEqual(await names(10, '会議', 'subject', A.inbox, B.scope), [], 'another tenant finds nothing in this folder');
+  });
+
   test('limits give clear errors', async () => {
     const long = 'あ'.repeat(MAX_SEARCH_QUERY_CHARS + 1);
     await assert.rejects(search(A.scope, { query: long }), (err: unknown) => {

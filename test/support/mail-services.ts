@@ -82,7 +82,7 @@ export async function mailServicesFixture(opts: { lockout?: Partial<LockoutOptio
       const [own] = await tenancy.mailboxes.list(tenantScope(user.tenantId), { userId: user.id, limit: 1 });
       return own && own.status === 'active' ? own : null;
     },
-    searchText: (scope, q) => searchTextAll(test.db, scope, q, SEARCH_TEXT_CAP),
+    searchText: (scope, { folderSize, ...q }) => searchTextAll(test.db, scope, q, SEARCH_TEXT_CAP, undefined, { folderSize }),
   };
 
   const tenants = new Map<string, string>();

@@ -33,13 +33,16 @@ export async function getMessageContents(ctx: Ctx, scope: Scope, messageIds: str
   const wanted = [...new Set(messageIds)];
   const db = stateDb(ctx.db);
   for (const part of chunks(wanted, CONTENT_CHUNK)) {
+    // Looked up by primary key only, the tenant checked on each row: with `AND tenant_id = ?` in
+    // the query SQLite (without statistics) prefers the (tenant_id, received_at) index and reads
+    // every message of the tenant — 8 ms instead of 0.2 ms for 50 ids in a 10 000-message tenant.
     const rows = await db
       .selectFrom('messages')
-      .select(['id', 'blob_key', 'size', 'structure_json', 'received_at', 'date_header'])
+      .select(['id', 'tenant_id', 'blob_key', 'size', 'structure_json', 'received_at', 'date_header'])
       .where('id', 'in', part)
-      .where(inScope(scope))
       .execute();
     for (const row of rows) {
+      if (scope.kind === 'tenant' && row.tenant_id !== scope.tenantId) continue;
       out.set(row.id, {
         blobKey: row.blob_key,
         size: Number(row.size),

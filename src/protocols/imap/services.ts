@@ -47,9 +47,10 @@ export interface MailAccessServices {
   /**
    * Substring search over subject/addresses/body through the text index (tenant-scoped): every
    * matching message id, however many (IMAP SEARCH answers must be exact), up to a safety cap of
-   * SEARCH_TEXT_CAP ids.
+   * SEARCH_TEXT_CAP ids. `folderSize` (entries of `folderId`) lets a small folder be searched by
+   * reading its rows instead of the tenant-wide index.
    */
-  searchText(scope: Scope, q: Omit<TextSearch, 'limit'>): Promise<string[]>;
+  searchText(scope: Scope, q: Omit<TextSearch, 'limit'> & { folderSize?: number }): Promise<string[]>;
   logger: Logger;
   metrics?: Metrics;
 }

@@ -84,7 +84,7 @@ async function prepare(input: SearchInput): Promise<PreparedSearch> {
     let query = queries.get(id);
     if (!query) {
       query = services
-        .searchText(scope, { query: k.value, field, folderId: view.folder.id })
+        .searchText(scope, { query: k.value, field, folderId: view.folder.id, folderSize: view.uids.length })
         .then((ids) => ({ ids: new Set(ids), complete: ids.length < SEARCH_TEXT_CAP }));
       queries.set(id, query);
     }
