@@ -9,70 +9,30 @@
  * counter, so the limits cover the node, not one port. The command modules are loaded once.
  */
 import { loadCommandModules } from '../protocols/imap/commands/index.js';
-import { createImapListener, type ImapListener } from '../protocols/imap/listener.js';
+import { createImapListener } from '../protocols/imap/listener.js';
 import { imapLimitsFromConfig } from '../protocols/imap/session/limits.js';
 import { UserSessionCounter } from '../protocols/imap/session/user-sessions.js';
 import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
-import { loadTlsSettings } from '../protocols/net/tls.js';
 import type { AppContext } from './context.js';
+import { startListenerGroup, type ListenerGroup, type ListenerSpec } from './listener-group.js';
 import { buildMailAccessServices } from './mail-access.js';
 
-export interface ImapListeners {
-  /** name (`imap`, `imaps`) → bound port */
-  ports: Record<string, number>;
-  reloadTls(): Promise<void>;
-  close(drainMs: number): Promise<void>;
-}
+export type ImapListeners = ListenerGroup;
 
 export async function startImapListeners(app: AppContext): Promise<ImapListeners> {
   const config = app.config;
   const logger = app.logger.child({ component: 'imap' });
   const services = buildMailAccessServices(app, logger);
-  const tlsOptions = { dataDir: config.server.data_dir, hostname: config.server.hostname };
-  const tls = await loadTlsSettings(config.tls, tlsOptions);
   const limits = imapLimitsFromConfig(config.imap, config.mail.max_message_bytes);
   const commands = await loadCommandModules();
+  // Shared by both listeners: the limits are per client address and per user on this node.
   const connectionLimiter = new ConnectionLimiter(config.imap.max_connections_per_ip);
   const userSessions = new UserSessionCounter(config.imap.max_connections_per_user);
-
-  const specs = [
-    { name: 'imap', implicitTls: false, l: config.listeners.imap },
-    { name: 'imaps', implicitTls: true, l: config.listeners.imaps },
-  ].filter((s) => s.l.enabled);
-
-  const listeners: ImapListener[] = [];
-  const ports: Record<string, number> = {};
-  try {
-    for (const s of specs) {
-      const listener = createImapListener({
-        name: s.name,
-        implicitTls: s.implicitTls,
-        host: s.l.host,
-        port: s.l.port,
-        services,
-        tls,
-        limits,
-        commands,
-        connectionLimiter,
-        userSessions,
-        logger: app.logger,
-      });
-      ports[s.name] = (await listener.listen()).port;
-      listeners.push(listener);
-    }
-  } catch (err) {
-    for (const listener of listeners) await listener.close(0).catch(() => {});
-    throw err;
-  }
-
-  return {
-    ports,
-    async reloadTls() {
-      const next = await loadTlsSettings(app.config.tls, tlsOptions);
-      for (const listener of listeners) listener.reloadTls(next);
-    },
-    async close(drainMs: number) {
-      await Promise.all(listeners.map((listener) => listener.close(drainMs)));
-    },
-  };
+  const spec = (name: 'imap' | 'imaps'): ListenerSpec => ({
+    name,
+    config: config.listeners[name],
+    create: (tls, bind) =>
+      createImapListener({ name, implicitTls: name === 'imaps', ...bind, services, tls, limits, commands, connectionLimiter, userSessions, logger: app.logger }),
+  });
+  return startListenerGroup(app, [spec('imap'), spec('imaps')]);
 }

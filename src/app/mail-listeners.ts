@@ -6,19 +6,18 @@
  */
 import type { EventPublisher } from '../webhooks/types.js';
 import { resolve } from 'node:path';
-import { systemScope } from '../core/scope.js';
 import { verifyMessage } from '../emailauth/index.js';
 import { InboundPipelineImpl, removeStaleSpoolFiles } from '../pipeline/inbound/index.js';
-import { createSmtpListener, type SmtpListener } from '../protocols/smtp/listener.js';
+import { createSmtpListener } from '../protocols/smtp/listener.js';
 import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
 import { smtpLimitsFromConfig } from '../protocols/smtp/limits.js';
-import { loadTlsSettings } from '../protocols/net/tls.js';
-import { writeAudit } from '../security/audit.js';
 import { Lockout } from '../security/lockout.js';
 import { createSpamChecker } from '../spam/index.js';
 import type { AppContext } from './context.js';
-import { startImapListeners, type ImapListeners } from './imap-listeners.js';
-import { startPop3Listeners, type Pop3Listeners } from './pop3-listeners.js';
+import { startImapListeners } from './imap-listeners.js';
+import { startListenerGroup, type ListenerGroup, type ListenerSpec } from './listener-group.js';
+import { buildMailAccessServices } from './mail-access.js';
+import { startPop3Listeners } from './pop3-listeners.js';
 
 export interface MailListeners {
   /** name → bound port */
@@ -55,42 +54,23 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
     events: extra.events,
   });
 
-  const tlsOptions = { dataDir: config.server.data_dir, hostname: config.server.hostname };
-  const tls = await loadTlsSettings(config.tls, tlsOptions);
   const limits = smtpLimitsFromConfig(config.smtp, config.mail.max_message_bytes);
   // One limiter for all SMTP ports: the per-client limit covers the client, not one port.
   const connectionLimiter = new ConnectionLimiter(config.smtp.max_connections_per_ip);
 
-  const authenticate = async (username: string, password: string, session: { remoteAddress: string; listener: string }) => {
-    const user = await app.tenancy.authenticate(systemScope, username, password);
-    // SPEC §10 audit: logins, success and failure, without the password.
-    await writeAudit(app.db.kysely, {
-      tenantId: user?.tenantId ?? null,
-      eventType: user ? 'auth.login' : 'auth.login_failed',
-      actor: { type: 'user', id: user?.id, email: username.slice(0, 320), ip: session.remoteAddress },
-      target: { type: 'smtp', id: session.listener },
-      metadata: { protocol: 'smtp' },
-    }).catch((err) => log.warn({ err: { message: (err as Error).message } }, 'could not write the login audit entry'));
-    if (!user) return null;
-    await app.tenancy.users.recordLogin(systemScope, user.id).catch(() => {});
-    return { id: user.id, tenantId: user.tenantId, email: user.email, role: user.role };
-  };
+  // Logins are checked and audited (SPEC §10) exactly as for IMAP and POP3 (mail-access.ts).
+  const logins = buildMailAccessServices(app, log, lockout);
+  const authenticate = (username: string, password: string, session: { remoteAddress: string; listener: string }) =>
+    logins.authenticate(username, password, { remoteAddress: session.remoteAddress, listener: session.listener, protocol: 'smtp' });
 
-  const specs = [
-    { name: 'smtp', kind: 'mx' as const, implicitTls: false, l: config.listeners.smtp },
-    { name: 'submission', kind: 'submission' as const, implicitTls: false, l: config.listeners.submission },
-    { name: 'smtps', kind: 'submission' as const, implicitTls: true, l: config.listeners.smtps },
-  ].filter((s) => s.l.enabled);
-
-  const listeners: { name: string; listener: SmtpListener }[] = [];
-  const ports: Record<string, number> = {};
-  try {
-    for (const s of specs) {
-      const listener = createSmtpListener({
-        kind: s.kind,
-        implicitTls: s.implicitTls,
-        host: s.l.host,
-        port: s.l.port,
+  const smtpSpec = (name: 'smtp' | 'submission' | 'smtps'): ListenerSpec => ({
+    name,
+    config: config.listeners[name],
+    create: (tls, bind) =>
+      createSmtpListener({
+        kind: name === 'smtp' ? 'mx' : 'submission',
+        implicitTls: name === 'smtps',
+        ...bind,
         hostname: config.server.hostname,
         pipeline,
         authenticate,
@@ -100,37 +80,25 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
         logger: app.logger,
         metrics: app.metrics,
         connectionLimiter,
-      });
-      ports[s.name] = (await listener.listen()).port;
-      listeners.push({ name: s.name, listener });
-    }
-  } catch (err) {
-    for (const { listener } of listeners) await listener.close(0).catch(() => {});
-    throw err;
-  }
-
+      }),
+  });
+  const groups: ListenerGroup[] = [await startListenerGroup(app, [smtpSpec('smtp'), smtpSpec('submission'), smtpSpec('smtps')])];
   // Mail access (IMAP, POP3): only started once mail can be received, and stopped with it.
-  let access: (ImapListeners | Pop3Listeners)[] = [];
   try {
-    access.push(await startImapListeners(app));
-    access.push(await startPop3Listeners(app));
+    groups.push(await startImapListeners(app));
+    groups.push(await startPop3Listeners(app));
   } catch (err) {
-    for (const a of access) await a.close(0).catch(() => {});
-    for (const { listener } of listeners) await listener.close(0).catch(() => {});
+    for (const g of groups) await g.close(0).catch(() => {});
     throw err;
   }
-  for (const a of access) Object.assign(ports, a.ports);
 
   return {
-    ports,
+    ports: Object.assign({}, ...groups.map((g) => g.ports)),
     async reloadTls() {
-      const next = await loadTlsSettings(app.config.tls, tlsOptions);
-      for (const { listener } of listeners) listener.reloadTls(next);
-      for (const a of access) await a.reloadTls();
+      for (const g of groups) await g.reloadTls();
     },
     async close(drainMs: number) {
-      await Promise.all([...listeners.map(({ listener }) => listener.close(drainMs)), ...access.map((a) => a.close(drainMs))]);
-      access = [];
+      await Promise.all(groups.map((g) => g.close(drainMs)));
     },
   };
 }

@@ -9,19 +9,14 @@
  */
 import type { Pop3Config } from '../config/sections/pop3.js';
 import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
-import { createPop3Listener, type Pop3Listener } from '../protocols/pop3/listener.js';
+import { createPop3Listener } from '../protocols/pop3/listener.js';
 import { MaildropLocks } from '../protocols/pop3/maildrop-locks.js';
 import type { Pop3Limits } from '../protocols/pop3/session-context.js';
-import { loadTlsSettings } from '../protocols/net/tls.js';
 import type { AppContext } from './context.js';
+import { startListenerGroup, type ListenerGroup, type ListenerSpec } from './listener-group.js';
 import { buildMailAccessServices } from './mail-access.js';
 
-export interface Pop3Listeners {
-  /** name (`pop3`, `pop3s`) → bound port */
-  ports: Record<string, number>;
-  reloadTls(): Promise<void>;
-  close(drainMs: number): Promise<void>;
-}
+export type Pop3Listeners = ListenerGroup;
 
 export function pop3LimitsFromConfig(config: Pop3Config): Pop3Limits {
   return {
@@ -35,49 +30,15 @@ export async function startPop3Listeners(app: AppContext): Promise<Pop3Listeners
   const config = app.config;
   const logger = app.logger.child({ component: 'pop3' });
   const services = buildMailAccessServices(app, logger);
-  const tlsOptions = { dataDir: config.server.data_dir, hostname: config.server.hostname };
-  const tls = await loadTlsSettings(config.tls, tlsOptions);
   const limits = pop3LimitsFromConfig(config.pop3);
+  // Shared by both listeners: the connection limit is per client address, the maildrop lock per mailbox.
   const connectionLimiter = new ConnectionLimiter(config.pop3.max_connections_per_ip);
   const locks = new MaildropLocks();
-
-  const specs = [
-    { name: 'pop3', implicitTls: false, l: config.listeners.pop3 },
-    { name: 'pop3s', implicitTls: true, l: config.listeners.pop3s },
-  ].filter((s) => s.l.enabled);
-
-  const listeners: Pop3Listener[] = [];
-  const ports: Record<string, number> = {};
-  try {
-    for (const s of specs) {
-      const listener = createPop3Listener({
-        implicitTls: s.implicitTls,
-        host: s.l.host,
-        port: s.l.port,
-        hostname: config.server.hostname,
-        services,
-        tls,
-        limits,
-        logger: app.logger,
-        connectionLimiter,
-        locks,
-      });
-      ports[s.name] = (await listener.listen()).port;
-      listeners.push(listener);
-    }
-  } catch (err) {
-    for (const listener of listeners) await listener.close(0).catch(() => {});
-    throw err;
-  }
-
-  return {
-    ports,
-    async reloadTls() {
-      const next = await loadTlsSettings(app.config.tls, tlsOptions);
-      for (const listener of listeners) listener.reloadTls(next);
-    },
-    async close(drainMs: number) {
-      await Promise.all(listeners.map((listener) => listener.close(drainMs)));
-    },
-  };
+  const spec = (name: 'pop3' | 'pop3s'): ListenerSpec => ({
+    name,
+    config: config.listeners[name],
+    create: (tls, bind) =>
+      createPop3Listener({ implicitTls: name === 'pop3s', ...bind, hostname: config.server.hostname, services, tls, limits, logger: app.logger, connectionLimiter, locks }),
+  });
+  return startListenerGroup(app, [spec('pop3'), spec('pop3s')]);
 }

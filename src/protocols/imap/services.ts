@@ -21,9 +21,9 @@ export interface MailUser {
 
 export interface LoginInfo {
   remoteAddress: string;
-  /** 'imap' | 'imaps' | 'pop3' | 'pop3s' — written to the audit entry. */
+  /** The listener's name (`imaps`, `pop3`, `submission`…) — written to the audit entry. */
   listener: string;
-  protocol: 'imap' | 'pop3';
+  protocol: 'smtp' | 'imap' | 'pop3';
 }
 
 /** At most this many ids from one text search (far above any real folder's matches). */
