@@ -358,6 +358,18 @@ export interface DkimKeysTable {
   retired_at: number | null;
 }
 
+export interface HookBreakersTable {
+  hook_id: string;
+  plugin_id: string;
+  state: 'closed' | 'open' | 'half_open';
+  consecutive_failures: number;
+  /** JSON list of [bucket start ms, calls, failures] (migration 0010). */
+  buckets_json: string;
+  opened_at: number | null;
+  probe_started_at: number | null;
+  updated_at: number;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -384,4 +396,5 @@ export interface DB {
   settings: SettingsTable;
   emergency_token_uses: EmergencyTokenUsesTable;
   dkim_keys: DkimKeysTable;
+  hook_breakers: HookBreakersTable;
 }

@@ -1,0 +1,9 @@
+/** Hook manager cores (SPEC §6): config, filters, aggregation, SMTP replies. */
+export * from './types.js';
+export { HOOK_TIMEOUTS, validateHookConfig, validateHookResponse, orderHooks, type HookConfigIssue, type HookConfigResult } from './config.js';
+export { compileFilter, compileSafeRegex, FilterPatternError, MATCH_INPUT_LIMIT, type FilterPredicate } from './filter.js';
+export { aggregate, stopsChain, type AggregateDecision, type AggregateOptions, type ScoreMode } from './aggregate.js';
+export { hookSmtpReply, DEFAULT_SMTP_REPLIES, SMTP_TEXT_MAX, type HookSmtpReply } from './smtp-reply.js';
+export * from './circuit-breaker.js';
+export * from './breaker-store.js';
+export * from './signing.js';
