@@ -7,3 +7,4 @@ export { hookSmtpReply, DEFAULT_SMTP_REPLIES, SMTP_TEXT_MAX, type HookSmtpReply 
 export * from './circuit-breaker.js';
 export * from './breaker-store.js';
 export * from './signing.js';
+export * from './executors/index.js';

@@ -113,7 +113,13 @@ export interface ResolvedTarget {
  * `allowPrivate` false, a single non-public address refuses the whole host: a name that mixes
  * public and private answers is the classic rebinding set-up.
  */
-export async function resolveEgress(resolver: DnsResolver, hostname: string, allowPrivate: boolean): Promise<ResolvedTarget> {
+export async function resolveEgress(
+  resolver: DnsResolver,
+  hostname: string,
+  allowPrivate: boolean,
+  /** How the caller's operator allows private targets, for the refusal message. */
+  hint = 'set webhooks.allow_private_addresses to allow it',
+): Promise<ResolvedTarget> {
   const host = bareHost(hostname);
   const literal = isIP(host);
   let addresses: string[];
@@ -133,7 +139,7 @@ export async function resolveEgress(resolver: DnsResolver, hostname: string, all
       const why = nonPublicReason(a);
       if (why !== null) {
         throw new EgressRefusedError(
-          `refused: ${host}${literal ? '' : ` resolves to ${a}, which`} is ${why}; set webhooks.allow_private_addresses to allow it`,
+          `refused: ${host}${literal ? '' : ` resolves to ${a}, which`} is ${why}; ${hint}`,
         );
       }
     }
