@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { callHttpPlugin, PLUGIN_ID_HEADER, type HttpCall } from '../../src/hooks/executors/http.js';
+import { callHttpPlugin, type HttpCall } from '../../src/hooks/executors/http.js';
+import { PLUGIN_ID_HEADER } from '../../src/hooks/signing.js';
 import { MAX_REPLY_BYTES } from '../../src/hooks/executors/types.js';
 import { verifyWebhookSignature } from '../../src/webhooks/signature.js';
 
@@ -116,7 +117,7 @@ describe('http plugin executor', () => {
   });
 
   const call = (path: string, extra: Partial<HttpCall> = {}) =>
-    callHttpPlugin({ endpoint: `${base}${path}`, pluginId: PLUGIN_ID, secret: SECRET, payload: { hook_type: 'pre_receive', message_id: 'm1' }, timeoutMs: 2000, allowPrivate: true, resolver, ...extra });
+    callHttpPlugin({ endpoint: `${base}${path}`, pluginId: PLUGIN_ID, secrets: [SECRET], payload: { hook_type: 'pre_receive', message_id: 'm1' }, timeoutMs: 2000, allowPrivate: true, resolver, ...extra });
 
   it('signs the request so that the plugin verifies it, and returns the parsed reply', async () => {
     const payload = { hook_type: 'pre_receive', message_id: 'm1', text: 'héllo' };
@@ -134,7 +135,7 @@ describe('http plugin executor', () => {
   });
 
   it('a wrong secret is detected by the plugin (401 → error)', async () => {
-    const r = await call('/verify', { secret: 'plsec_wrong' });
+    const r = await call('/verify', { secrets: ['plsec_wrong'] });
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.kind, 'error');

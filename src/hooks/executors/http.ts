@@ -6,7 +6,7 @@
  *   X-MaiRust-Plugin-Id:  <plugin id>
  *   X-MaiRust-Timestamp:  <Unix seconds>
  *   X-MaiRust-Signature:  sha256=<hex HMAC-SHA256(secret, timestamp "\n" plugin_id "\n" hex(sha256(body)))>
- * During a secret rotation the plugin accepts both secrets; MaiRust signs with the current one.
+ * During a secret rotation both active secrets sign (src/hooks/signing.ts: two comma-separated values).
  *
  * Egress (SPEC §7 "SSRF protection checks resolved addresses, not names"): the endpoint's host is
  * resolved and every address checked before connecting (src/webhooks/egress.ts), and the socket
@@ -23,18 +23,17 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { DnsResolver } from '../../dns/index.js';
 import { bareHost, EgressRefusedError, resolveEgress, type ResolvedTarget } from '../../webhooks/egress.js';
-import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhook } from '../../webhooks/signature.js';
+import { signHookCall } from '../signing.js';
 import { MAX_REPLY_BYTES, type ExecResult } from './types.js';
 
-export const PLUGIN_ID_HEADER = 'X-MaiRust-Plugin-Id';
 export const USER_AGENT = 'MaiRust-Hooks/1';
 
 export interface HttpCall {
   /** `[entry] endpoint`: http: or https: URL. */
   endpoint: string;
   pluginId: string;
-  /** The plugin's current signing secret (UTF-8 bytes of the whole string are the HMAC key). */
-  secret: string | Buffer;
+  /** The plugin's active signing secrets, newest first (two during a rotation). */
+  secrets: string[];
   /** The JSON payload (serialized here; the signature covers exactly the bytes sent). */
   payload: unknown;
   timeoutMs: number;
@@ -115,7 +114,7 @@ async function exchange(
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Stop('error', `endpoint scheme ${u.protocol} is not http: or https:`);
   const host = bareHost(u.hostname);
   const pinned: ResolvedTarget = await withSignal(resolveEgress(call.resolver as DnsResolver, host, call.allowPrivate, 'private endpoints are not allowed for this plugin'), signal, abortError);
-  const { timestamp, signature } = signWebhook({ secret: call.secret, id: call.pluginId, body });
+  const signed = signHookCall({ secrets: call.secrets, pluginId: call.pluginId, body });
 
   // Never a second lookup: the socket goes to the checked address. Node 20 asks for `all`
   // addresses when autoSelectFamily (Happy Eyeballs) is on.
@@ -145,9 +144,7 @@ async function exchange(
           'Content-Length': String(body.length),
           Accept: 'application/json',
           'User-Agent': USER_AGENT,
-          [PLUGIN_ID_HEADER]: call.pluginId,
-          [TIMESTAMP_HEADER]: timestamp,
-          [SIGNATURE_HEADER]: signature,
+          ...signed,
         },
       },
       (res) => {
