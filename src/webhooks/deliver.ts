@@ -24,9 +24,6 @@
  * Permanent failures throw an error with `permanent = true`, which the queue worker dead-letters at
  * once (src/queue/errors.ts isPermanentError) instead of spending the remaining attempts.
  */
-import http from 'node:http';
-import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebhooksConfig } from '../config/sections/api.js';
 import type { DnsResolver } from '../dns/index.js';
@@ -34,7 +31,7 @@ import { tenantScope, type Scope } from '../core/scope.js';
 import { newId, now } from '../store/db/database.js';
 import type { Job, Queue } from '../queue/queue.js';
 import { errorText } from '../queue/errors.js';
-import { bareHost, EgressRefusedError, resolveEgress } from './egress.js';
+import { bareHost, EgressRefusedError, pinnedPostOptions, resolveEgress } from './egress.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, WEBHOOK_ID_HEADER, signWebhook } from './signature.js';
 import { redactUrl, type WebhookStore } from './store.js';
 import { WEBHOOK_QUEUE, type WebhookJobPayload } from './publisher.js';
@@ -111,27 +108,12 @@ export async function postSigned(
   const payload = Buffer.from(body, 'utf8');
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-  // Never a second lookup: the socket goes to the address that was checked above (no rebinding).
-  // Node 20 asks for every address (`all`, for Happy Eyeballs) when autoSelectFamily is on.
-  type AllCallback = (err: null, addresses: { address: string; family: number }[]) => void;
-  const lookup: LookupFunction = (_name, options, cb) => {
-    if ((options as { all?: boolean }).all) (cb as unknown as AllCallback)(null, [{ address: pinned.address, family: pinned.family }]);
-    else cb(null, pinned.address, pinned.family);
-  };
-  const mod = u.protocol === 'https:' ? https : http;
+  // The socket goes to the address that was checked above (no rebinding).
+  const { mod, options } = pinnedPostOptions(u, host, pinned, signal);
   const status = await new Promise<number>((resolve, reject) => {
     const req = mod.request(
       {
-        method: 'POST',
-        protocol: u.protocol,
-        hostname: host,
-        port: u.port || (u.protocol === 'https:' ? 443 : 80),
-        path: `${u.pathname}${u.search}`,
-        lookup,
-        // TLS: SNI and certificate checks use the name, whatever address the socket went to.
-        servername: isIP(host) === 0 ? host : undefined,
-        agent: false,
-        signal,
+        ...options,
         headers: {
           'Content-Type': 'application/json',
           'Content-Length': String(payload.length),

@@ -5,7 +5,9 @@
  * resolves to is checked; the connection then goes to a checked address (pinned), so a second,
  * different DNS answer (rebinding) cannot redirect the request inside the network.
  */
-import { BlockList, isIP } from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { DnsResolver } from '../dns/index.js';
 import { isNoRecordError } from '../dns/index.js';
 
@@ -146,4 +148,34 @@ export async function resolveEgress(
   }
   const address = addresses[0];
   return { address, family: isIP(address) === 6 ? 6 : 4 };
+}
+
+/**
+ * Request options for a POST to `url` whose socket goes to the checked address `pinned` — never a
+ * second lookup, so a name cannot be re-bound to another address between the check and the
+ * connection (DNS rebinding). TLS still verifies the certificate for the name (SNI). Shared by
+ * webhook deliveries and HTTP hook calls.
+ */
+export function pinnedPostOptions(url: URL, host: string, pinned: ResolvedTarget, signal: AbortSignal): { mod: typeof http | typeof https; options: http.RequestOptions & https.RequestOptions } {
+  // Node 20 asks for every address (`all`, for Happy Eyeballs) when autoSelectFamily is on.
+  type AllCallback = (err: null, addresses: { address: string; family: number }[]) => void;
+  const lookup: LookupFunction = (_name, options, cb) => {
+    if ((options as { all?: boolean }).all) (cb as unknown as AllCallback)(null, [{ address: pinned.address, family: pinned.family }]);
+    else cb(null, pinned.address, pinned.family);
+  };
+  return {
+    mod: url.protocol === 'https:' ? https : http,
+    options: {
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: host,
+      port: url.port || (url.protocol === 'https:' ? 443 : 80),
+      path: `${url.pathname}${url.search}`,
+      lookup,
+      // TLS: SNI and certificate checks use the name, whatever address the socket went to.
+      servername: isIP(host) === 0 ? host : undefined,
+      agent: false,
+      signal,
+    },
+  };
 }

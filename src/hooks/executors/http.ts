@@ -18,11 +18,8 @@
  * followed), a body over 1 MiB, invalid JSON, a refused or unreachable endpoint → `error`; no
  * complete answer within `timeoutMs` (DNS, connect, TLS and body included) → `timeout`.
  */
-import http from 'node:http';
-import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
 import type { DnsResolver } from '../../dns/index.js';
-import { bareHost, EgressRefusedError, resolveEgress, type ResolvedTarget } from '../../webhooks/egress.js';
+import { bareHost, EgressRefusedError, pinnedPostOptions, resolveEgress, type ResolvedTarget } from '../../webhooks/egress.js';
 import { signHookCall } from '../signing.js';
 import { MAX_REPLY_BYTES, type ExecResult } from './types.js';
 
@@ -116,28 +113,13 @@ async function exchange(
   const pinned: ResolvedTarget = await withSignal(resolveEgress(call.resolver as DnsResolver, host, call.allowPrivate, 'private endpoints are not allowed for this plugin'), signal, abortError);
   const signed = signHookCall({ secrets: call.secrets, pluginId: call.pluginId, body });
 
-  // Never a second lookup: the socket goes to the checked address. Node 20 asks for `all`
-  // addresses when autoSelectFamily (Happy Eyeballs) is on.
-  type AllCallback = (err: null, addresses: { address: string; family: number }[]) => void;
-  const lookup: LookupFunction = (_name, options, cb) => {
-    if ((options as { all?: boolean }).all) (cb as unknown as AllCallback)(null, [{ address: pinned.address, family: pinned.family }]);
-    else cb(null, pinned.address, pinned.family);
-  };
-  const mod = u.protocol === 'https:' ? https : http;
+  // The socket goes to the checked address (no rebinding).
+  const { mod, options } = pinnedPostOptions(u, host, pinned, signal);
 
   const text = await new Promise<string>((resolve, reject) => {
     const req = mod.request(
       {
-        method: 'POST',
-        protocol: u.protocol,
-        hostname: host,
-        port: u.port || (u.protocol === 'https:' ? 443 : 80),
-        path: `${u.pathname}${u.search}`,
-        lookup,
-        // TLS: SNI and certificate checks use the name, whatever address the socket went to.
-        servername: isIP(host) === 0 ? host : undefined,
-        agent: false,
-        signal,
+        ...options,
         headers: {
           ...call.headers,
           'Content-Type': 'application/json',
