@@ -6,13 +6,13 @@
  */
 import type { Logger } from 'pino';
 import { systemScope, tenantScope, type Scope } from '../../src/core/scope.js';
-import { searchTextAll } from '../../src/core/search/text-index.js';
 import { MailboxStateService, type Folder } from '../../src/core/mailbox-state/index.js';
 import { TenancyService } from '../../src/core/tenancy/service.js';
 import type { Mailbox } from '../../src/core/tenancy/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import { SEARCH_TEXT_CAP, type MailAccessServices, type MailUser } from '../../src/protocols/imap/services.js';
+import type { MailAccessServices, MailUser } from '../../src/protocols/imap/services.js';
+import { createMailAccessServices } from '../../src/app/mail-access.js';
 import { Lockout, type LockoutOptions } from '../../src/security/lockout.js';
 import { createChangeBus } from '../../src/store/events/index.js';
 import type { ChangeBus } from '../../src/store/events/change-bus.js';
@@ -68,22 +68,8 @@ export async function mailServicesFixture(opts: { lockout?: Partial<LockoutOptio
   });
   const lockout = new Lockout(test.db, opts.lockout);
   const metrics = createMetrics({ defaultMetrics: false });
-  const services: MailAccessServices = {
-    state,
-    bus,
-    lockout,
-    logger,
-    metrics,
-    async authenticate(username, password) {
-      const user = await tenancy.authenticate(systemScope, username, password);
-      return user ? { id: user.id, tenantId: user.tenantId, email: user.email, role: user.role } : null;
-    },
-    async ownMailbox(user) {
-      const [own] = await tenancy.mailboxes.list(tenantScope(user.tenantId), { userId: user.id, limit: 1 });
-      return own && own.status === 'active' ? own : null;
-    },
-    searchText: (scope, { folderSize, ...q }) => searchTextAll(test.db, scope, q, SEARCH_TEXT_CAP, undefined, { folderSize }),
-  };
+  // Built exactly as the composition root builds them (logins audited, own mailbox only).
+  const services = createMailAccessServices({ db: test.db, tenancy, state, bus, lockout, logger, metrics });
 
   const tenants = new Map<string, string>();
   const domains = new Set<string>();
