@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthExchange } from '../../src/protocols/smtp/engine/auth-exchange.js';
 import { ehloKeywords, ehloReply } from '../../src/protocols/smtp/engine/ehlo.js';
-import { decodePlain } from '../../src/protocols/smtp/engine/sasl.js';
+import { decodePlain } from '../../src/protocols/net/sasl.js';
 import { REPLIES } from '../../src/protocols/smtp/replies.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DotUnstuffer } from '../../src/protocols/smtp/engine/data-reader.js';
-import { LineReader, type LineResult } from '../../src/protocols/smtp/engine/line-reader.js';
+import { LineReader, type LineResult } from '../../src/protocols/net/line-reader.js';
 
 function readAll(reader: LineReader): string[] {
   const out: string[] = [];

@@ -17,7 +17,7 @@ import { INBOX } from '../../core/mailbox-state/index.js';
 import { tenantScope } from '../../core/scope.js';
 import { accountLockKey, addressLockKey } from '../../security/lockout.js';
 import type { MailUser } from '../imap/services.js';
-import { decodePlain, decodeResponse } from '../smtp/engine/sasl.js';
+import { decodePlain, decodeResponse } from '../net/sasl.js';
 import { peerKey } from '../net/peer-key.js';
 import { Maildrop } from './maildrop.js';
 import { REPLIES } from './replies.js';

@@ -8,7 +8,7 @@ import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Scope } from '../../core/scope.js';
 import type { Mailbox } from '../../core/tenancy/types.js';
-import type { LineReader } from '../smtp/engine/line-reader.js';
+import type { LineReader } from '../net/line-reader.js';
 import type { MailAccessServices, MailUser } from '../imap/services.js';
 import type { Maildrop } from './maildrop.js';
 import type { MaildropLocks } from './maildrop-locks.js';

@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { LineReader } from '../smtp/engine/line-reader.js';
+import { LineReader } from '../net/line-reader.js';
 import { authCommand, passCommand, saslResponse, userCommand } from './authorization.js';
 import { capabilities } from './capa.js';
 import { parseCommand, type Pop3Command } from './parser.js';

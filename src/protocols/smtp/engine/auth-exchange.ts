@@ -10,7 +10,7 @@
  */
 import type { LoginAttempt } from '../auth.js';
 import { REPLIES, type SmtpReply } from '../replies.js';
-import { LOGIN_PASSWORD_CHALLENGE, LOGIN_USERNAME_CHALLENGE, decodeLoginField, decodePlain, decodeResponse } from './sasl.js';
+import { LOGIN_PASSWORD_CHALLENGE, LOGIN_USERNAME_CHALLENGE, decodeLoginField, decodePlain, decodeResponse } from '../../net/sasl.js';
 
 export type AuthStep = { kind: 'challenge'; text: string } | { kind: 'done'; attempt: LoginAttempt } | { kind: 'fail'; reply: SmtpReply };
 

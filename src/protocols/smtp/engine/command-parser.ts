@@ -6,6 +6,7 @@
  * decoded as UTF-8 (RFC 6531 allows UTF-8 in addresses); invalid UTF-8, NUL and other control
  * characters are syntax errors. Verbs are case-insensitive (§2.4).
  */
+import { BASE64 } from '../../net/sasl.js';
 import { REPLIES, type SmtpReply } from '../replies.js';
 import { parseForwardPath, parseReversePath, type ParsedMailbox } from './path.js';
 
@@ -36,7 +37,6 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const PARAM = /^([A-Za-z0-9][A-Za-z0-9-]*)(?:=([^\x00-\x20=\x7f]+))?$/;
 /** RFC 4954 §4: the mechanism name, and the initial response in base64 (or `=` for an empty one). */
 const MECHANISM = /^[A-Za-z0-9_-]{1,20}$/;
-export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** BDAT chunk sizes and SIZE= values beyond this are not numbers we need to represent. */
 const MAX_DIGITS = 15;
 

@@ -15,7 +15,7 @@ import type { SmtpLimits } from '../limits.js';
 import type { SmtpReply } from '../replies.js';
 import type { AuthExchange } from './auth-exchange.js';
 import type { DotUnstuffer } from './data-reader.js';
-import type { LineReader } from './line-reader.js';
+import type { LineReader } from '../../net/line-reader.js';
 import type { MailTransaction } from './transaction.js';
 
 /** Where the session is (the diagram at the top of session.ts). */

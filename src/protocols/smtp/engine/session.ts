@@ -36,7 +36,7 @@ import { startData, takeData } from './data-command.js';
 import type { DotUnstuffer } from './data-reader.js';
 import { mailCommand, rcptCommand } from './envelope-commands.js';
 import { hello } from './hello-command.js';
-import { LineReader } from './line-reader.js';
+import { LineReader } from '../../net/line-reader.js';
 import type { BdatChunk, CommandDeps, SessionContext, SessionPhase } from './session-context.js';
 import { startTls } from './starttls.js';
 import type { MailTransaction } from './transaction.js';

@@ -1,8 +1,11 @@
 /**
- * The client's side of SMTP AUTH exchanges (RFC 4954 §4) for the PLAIN (RFC 4616) and LOGIN
- * mechanisms, decoded. Pure functions; the exchange itself is in auth-exchange.ts.
+ * The client's side of SASL exchanges for the PLAIN (RFC 4616) and LOGIN mechanisms, decoded —
+ * for SMTP AUTH (RFC 4954 §4, exchange in smtp/engine/auth-exchange.ts), IMAP AUTHENTICATE
+ * (RFC 9051 §6.2.2) and POP3 AUTH (RFC 5034). Pure functions.
  */
-import { BASE64 } from './command-parser.js';
+
+/** Base64 as SASL responses carry it (RFC 4648 §4, padded). */
+export const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** The `334` challenges of LOGIN (draft-murchison-sasl-login §2.1): "Username:" and "Password:". */
 export const LOGIN_USERNAME_CHALLENGE = Buffer.from('Username:').toString('base64');

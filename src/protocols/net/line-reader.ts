@@ -1,5 +1,6 @@
 /**
- * The session's input buffer: splits command lines and hands raw bytes to DATA/BDAT.
+ * A line protocol session's input buffer (SMTP, POP3): splits command lines and hands raw bytes to
+ * SMTP DATA/BDAT.
  *
  * Command lines are bounded (RFC 5321 §4.5.3.1.4: 512 octets including CRLF, or the configured
  * `max_line_length`). A line that has no LF within the limit is not buffered: its bytes are dropped
@@ -7,7 +8,7 @@
  * the session reads the next line normally.
  *
  * A lone LF also ends a command line (clients in the wild send it; nothing is ambiguous about a
- * command). Inside DATA only CRLF counts (data-reader.ts) — that is where lone LFs matter.
+ * command). Inside DATA only CRLF counts (smtp/engine/data-reader.ts) — that is where lone LFs matter.
  *
  * How much is buffered in total is bounded by the session, which pauses the socket above a high
  * water mark (session.ts).
