@@ -21,6 +21,7 @@ import { InboundConfigSchema } from './sections/inbound.js';
 import { ImapConfigSchema } from './sections/imap.js';
 import { Pop3ConfigSchema } from './sections/pop3.js';
 import { ApiConfigSchema, AuditConfigSchema, WebhooksConfigSchema } from './sections/api.js';
+import { HooksConfigSchema, PluginsConfigSchema } from './sections/plugins.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -191,6 +192,8 @@ export const ConfigSchema = Type.Object(
     api: ApiConfigSchema,
     audit: AuditConfigSchema,
     webhooks: WebhooksConfigSchema,
+    hooks: HooksConfigSchema,
+    plugins: PluginsConfigSchema,
     shutdown: Type.Object(
       {
         smtp_drain_seconds: Type.Integer({ minimum: 0, maximum: 600, default: 60, description: 'On SIGTERM, how long open SMTP sessions may finish.' }),

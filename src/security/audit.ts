@@ -10,7 +10,7 @@ import type { Database } from '../store/db/database.js';
 import type { DB } from '../store/db/types.js';
 import { inScope, type Scope } from '../core/scope.js';
 
-export type AuditActorType = 'user' | 'cli' | 'system' | 'api_key';
+export type AuditActorType = 'user' | 'cli' | 'system' | 'api_key' | 'plugin';
 
 export interface AuditActor {
   type: AuditActorType;

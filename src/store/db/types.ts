@@ -370,6 +370,93 @@ export interface HookBreakersTable {
   updated_at: number;
 }
 
+/** Plugin lifecycle state (migration 0011); `uninstalled` deletes the row. */
+export type PluginStatus = 'installed' | 'enabled' | 'disabled';
+
+/** Installed plugins (migration 0011). */
+export interface PluginsTable {
+  id: string;
+  name: string;
+  version: string;
+  /** The parsed plugin.toml (PluginManifest). */
+  manifest_json: string;
+  status: PluginStatus;
+  /** Permissions an admin approved (Permissions JSON); null: not reviewed yet. */
+  approved_permissions_json: string | null;
+  /** Admin decision: the endpoint may resolve to loopback/private addresses. */
+  allow_private: number;
+  install_dir: string;
+  source: 'directory' | 'package';
+  /** `unsigned` or `ed25519:<key fingerprint>`. */
+  signature: string;
+  /** The current signing secret, in `secrets`. */
+  secret_id: string;
+  previous_secret_id: string | null;
+  previous_secret_expires_at: number | null;
+  health_ok: number | null;
+  health_checked_at: number | null;
+  health_error: string | null;
+  installed_at: number;
+  updated_at: number;
+}
+
+/** Per-tenant enablement and config of a plugin (migration 0011). */
+export interface TenantPluginsTable {
+  tenant_id: string;
+  plugin_id: string;
+  enabled: number;
+  config_json: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** `plt_…` plugin tokens, hashed (migration 0011). */
+export interface PluginTokensTable {
+  id: string;
+  plugin_id: string;
+  /** SHA-256 hex of the whole token. */
+  token_hash: string;
+  /** JSON array of `callback` / `read`. */
+  scopes_json: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+/** Hooks created through the API (migration 0011). */
+export interface HooksTable {
+  id: string;
+  tenant_id: string | null;
+  type: string;
+  plugin_id: string;
+  /** The validated HookConfig. */
+  config_json: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Per-plugin log lines (migration 0011). */
+export interface PluginLogsTable {
+  id: string;
+  plugin_id: string;
+  tenant_id: string | null;
+  at: number;
+  level: 'debug' | 'info' | 'warn' | 'error';
+  hook_id: string | null;
+  message_id: string | null;
+  message: string;
+}
+
+/** Metadata plugins wrote about a message (migration 0011), namespaced by plugin id. */
+export interface MessagePluginMetadataTable {
+  message_id: string;
+  plugin_id: string;
+  tenant_id: string;
+  data_json: string;
+  updated_at: number;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -397,4 +484,10 @@ export interface DB {
   emergency_token_uses: EmergencyTokenUsesTable;
   dkim_keys: DkimKeysTable;
   hook_breakers: HookBreakersTable;
+  plugins: PluginsTable;
+  tenant_plugins: TenantPluginsTable;
+  plugin_tokens: PluginTokensTable;
+  hooks: HooksTable;
+  plugin_logs: PluginLogsTable;
+  message_plugin_metadata: MessagePluginMetadataTable;
 }

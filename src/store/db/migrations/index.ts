@@ -11,5 +11,6 @@ import { migration0007 } from './0007_auth_failures.js';
 import { migration0008 } from './0008_api_auth.js';
 import { migration0009 } from './0009_message_list.js';
 import { migration0010 } from './0010_hook_breakers.js';
+import { migration0011 } from './0011_plugins.js';
 
-export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010];
+export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011];
