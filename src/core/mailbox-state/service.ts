@@ -24,6 +24,7 @@ import { createDefaultFolders, createFolder, findFolder, findSpecialFolder, getF
 import { setFlags } from './flags.js';
 import { storeAndDeliver } from './store-deliver.js';
 import { discardMessage, getMessage, openMessage, storeMessage } from './messages.js';
+import { entriesOfMessage, type MessageEntry } from './message-entries.js';
 import { checkQuota, getQuota, getTenantQuota, tenantStorageLimitFromRow } from './quota.js';
 import type {
   AppendOptions,
@@ -156,6 +157,10 @@ export class MailboxStateService {
   }
   changesSince(scope: Scope, folderId: string, modseq: number): Promise<Changes> {
     return changesSince(this.ctx, scope, folderId, modseq);
+  }
+  /** Live folder entries of a stored message in every mailbox of its tenant (plugin writes act per message). */
+  entriesOfMessage(scope: Scope, messageId: string): Promise<MessageEntry[]> {
+    return entriesOfMessage(this.ctx, scope, messageId);
   }
   getMessage(scope: Scope, messageId: string): Promise<MessageInfo> {
     return getMessage(this.ctx, scope, messageId);

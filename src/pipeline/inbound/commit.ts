@@ -19,6 +19,12 @@
  *    §6.1 prefers a duplicate to a loss; one transaction over several tenants would break the
  *    per-tenant lock order of mailbox-state (db.ts) and is not worth it for this rare case.
  *
+ * Hooks (SPEC §6): copies a pre_delivery hook dropped are not planned (like a Sieve discard; when
+ * every copy was dropped the message is accepted and nothing is stored). In each tenant's
+ * transaction the metadata pre_receive plugins wrote for the tenant is stored with the message
+ * row, and the tenant's post_receive jobs are enqueued (so they exist exactly when the message
+ * does); the post_receive workers are woken after the commit.
+ *
  * Quota at commit (the RCPT-time check can be overtaken by concurrent deliveries or a message
  * larger than its declared SIZE): mailboxes over quota are skipped and the others receive the
  * message. Only when no recipient can take it at all is the whole message refused with
@@ -27,7 +33,9 @@
  * others on retry) or accepting — we accept, log every skipped mailbox, and leave the bounce
  * (an RFC 3464 DSN to the sender) to the outbound/DSN work.
  */
+import type { Kysely } from 'kysely';
 import { extractMessageMeta } from '../../mail/extract.js';
+import type { DB } from '../../store/db/types.js';
 import { structureTee } from '../../mail/mime/index.js';
 import { QuotaExceededError } from '../../core/mailbox-state/errors.js';
 import type { DeliveryTarget } from '../../core/mailbox-state/types.js';
@@ -38,6 +46,8 @@ import type { InboundPipelineDeps } from './deps.js';
 import type { Rejection } from './hook-slots.js';
 import { prependedText, type CommitOutcome, type InboundMessage } from './message-context.js';
 import { enqueueOutbound, wakeOutbound } from './outbound-handoff.js';
+import { PluginMetadataTooLargeError, writePluginMetadataIn } from '../../hooks/metadata-store.js';
+import { wakePostReceive } from '../../hooks/post-receive.js';
 import { sentMailboxFor } from './sender.js';
 import type { InboundStage } from './stages.js';
 import { storedChunks, storedSize } from './stored-bytes.js';
@@ -82,6 +92,10 @@ async function planTargets(deps: InboundPipelineDeps, msg: InboundMessage): Prom
     for (const mailboxId of r.mailboxIds) {
       if (seen.has(mailboxId)) continue;
       seen.add(mailboxId);
+      if (msg.dropped.has(mailboxId)) {
+        deps.logger.info({ queue_id: msg.queueId, mailbox_id: mailboxId, reason: msg.dropped.get(mailboxId) }, 'copy dropped by a pre_delivery hook: not delivered');
+        continue;
+      }
       const choice = msg.choices.get(mailboxId);
       const target: DeliveryTarget = { mailboxId, flags: choice?.flags, keywords: choice?.keywords };
       if (choice?.folderName) {
@@ -154,13 +168,21 @@ export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessa
   };
   for (const plan of plans) countSkipped(await precheckQuota(deps, plan, size));
   const recipientsLeft = () => plans.reduce((n, p) => n + p.targets.filter((t) => t.kind === 'recipient').length, 0) + remote.length;
-  if (recipientsLeft() === 0) return { ok: false, reply: REPLIES.MAILBOX_FULL };
+  if (recipientsLeft() === 0) {
+    // Every copy was dropped by pre_delivery hooks (a discard, not a failure): accept, store nothing.
+    if (overQuota === 0 && msg.dropped.size > 0) return { messageIds: [], tenantIds: [], delivered: 0, overQuota: 0, outboundJobId: null, storedSize: size };
+    return { ok: false, reply: REPLIES.MAILBOX_FULL };
+  }
 
+  // Looked up before the blob and any transaction (see PostReceiveEnqueuer); null when no post_receive hook applies.
+  const tenantsWithCopies = plans.filter((p) => p.targets.some((t) => t.kind === 'recipient')).map((p) => p.tenantId);
+  const postReceive = deps.hooks?.postReceive && tenantsWithCopies.length ? await deps.hooks.postReceive(msg, tenantsWithCopies) : null;
   const meta = await extractMessageMeta(await source.readAll(), deps.previewBytes ? { previewBytes: deps.previewBytes } : undefined);
   const { blob, structureJson } = await storeBlob(deps, msg, prefix);
 
   const outcome: CommitOutcome = { messageIds: [], tenantIds: [], delivered: 0, overQuota: 0, outboundJobId: null, storedSize: blob.size };
   const user = msg.session.user;
+  let postReceiveJobs = 0;
   try {
     for (const plan of plans) {
       // Each quota refusal removes at least one target, so this ends after targets + 1 attempts.
@@ -188,6 +210,14 @@ export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessa
                 });
               }
               const received = plan.targets.filter((t) => t.kind === 'recipient');
+              await writeHookMetadata(deps, msg, trx, plan.tenantId, messageId);
+              if (postReceive && received.length) {
+                const mailboxIds = received.map((t) => t.mailboxId);
+                const recipients = msg.envelope.recipients
+                  .filter((r) => r.tenantId === plan.tenantId && r.mailboxIds?.some((id) => mailboxIds.includes(id)))
+                  .map((r) => r.address);
+                postReceiveJobs += await postReceive(trx, { tenantId: plan.tenantId, messageId, mailboxIds, recipients });
+              }
               if (deps.events && received.length) {
                 // In the commit transaction: the event exists exactly when the message does.
                 await deps.events.publish('message.received', plan.tenantId, {
@@ -222,7 +252,28 @@ export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessa
     return { ok: false, reply: REPLIES.MAILBOX_FULL };
   }
   if (outcome.outboundJobId) wakeOutbound(deps.queue);
+  if (postReceiveJobs > 0) wakePostReceive(deps.queue);
   return outcome;
+}
+
+/**
+ * Metadata pre_receive plugins wrote for this tenant, stored with its message row (SPEC §7
+ * namespace per plugin). The adapter already bounded it; an object still over the bound is logged
+ * and left out rather than costing the message (mergedMetadata throws before any write, so the
+ * transaction is intact).
+ */
+async function writeHookMetadata(deps: InboundPipelineDeps, msg: InboundMessage, trx: Kysely<DB>, tenantId: string, messageId: string): Promise<void> {
+  const perPlugin = msg.pluginMetadata.get(tenantId);
+  if (!perPlugin) return;
+  for (const [pluginId, data] of Object.entries(perPlugin)) {
+    if (Object.keys(data).length === 0) continue;
+    try {
+      await writePluginMetadataIn(trx, { tenantId, messageId, pluginId, data });
+    } catch (err) {
+      if (!(err instanceof PluginMetadataTooLargeError)) throw err;
+      deps.logger.warn({ queue_id: msg.queueId, plugin_id: pluginId, err: err.message }, 'plugin metadata too large: not stored');
+    }
+  }
 }
 
 async function discardBlob(deps: InboundPipelineDeps, key: string, queueId: string): Promise<void> {

@@ -12,7 +12,7 @@ import type { BlobStore } from '../../store/blob/blob-store.js';
 import type { Database } from '../../store/db/database.js';
 import type { SpamChecker } from '../../spam/index.js';
 import type { EmailAuthResult, VerifyInput } from '../../emailauth/index.js';
-import type { PreDeliveryHook, PreReceiveHook } from './hook-slots.js';
+import type { PostReceiveEnqueuer, PreDeliveryHook, PreReceiveHook } from './hook-slots.js';
 import type { EventPublisher } from '../../webhooks/types.js';
 
 export type EmailAuthInput = VerifyInput;
@@ -45,8 +45,11 @@ export interface InboundPipelineDeps {
   logger: Logger;
   /** The app's metrics: the pipeline registers its own counters in `metrics.registry` (pipeline-metrics.ts). */
   metrics?: Pick<Metrics, 'registry'>;
-  /** Hook slots (SPEC §6); empty until the hooks issue fills them. */
-  hooks?: { preReceive?: PreReceiveHook[]; preDelivery?: PreDeliveryHook[] };
+  /**
+   * Hook slots (SPEC §6), filled by the composition root from the hook manager (hook-adapters.ts).
+   * `postReceive` runs inside each tenant's commit transaction.
+   */
+  hooks?: { preReceive?: PreReceiveHook[]; preDelivery?: PreDeliveryHook[]; postReceive?: PostReceiveEnqueuer };
   /** Event webhooks (SPEC §11): `message.received` is queued in the commit transaction. */
   events?: EventPublisher;
 }

@@ -61,6 +61,13 @@ export interface InboundMessage {
   junk: boolean;
   /** Per local mailbox id: a pre_delivery hook's choice. */
   choices: Map<string, DeliveryChoice>;
+  /** Local mailbox ids whose copy a pre_delivery hook dropped (→ the reason, for the log). */
+  dropped: Map<string, string>;
+  /**
+   * Metadata pre_receive plugins wrote, per tenant then plugin id (SPEC §7 namespace
+   * `plugin:<id>:`), written with the tenant's message row at commit.
+   */
+  pluginMetadata: Map<string, Record<string, Record<string, unknown>>>;
   /** Set by the `commit` stage. */
   committed?: CommitOutcome;
 }
@@ -79,6 +86,8 @@ export function newInboundMessage(session: SmtpSessionInfo, envelope: Envelope, 
     spam: null,
     junk: false,
     choices: new Map(),
+    dropped: new Map(),
+    pluginMetadata: new Map(),
   };
 }
 

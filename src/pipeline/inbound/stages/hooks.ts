@@ -12,9 +12,10 @@ export function preDeliveryStage(deps: InboundPipelineDeps): InboundStage {
 }
 
 /**
- * Stage `post_receive` (SPEC §3.1 step 7): nothing to do yet. When hooks exist, their jobs are
- * enqueued inside the commit transaction (see hook-slots.ts), and this stage only wakes the
- * workers after the commit.
+ * Stage `post_receive` (SPEC §3.1 step 7): nothing left to do here. The jobs are enqueued inside
+ * the commit transaction (deps.hooks.postReceive, called by commit.ts) and the commit stage wakes
+ * the workers right after its commit; the stage stays in the list so the order of SPEC §3.1 reads
+ * the same in code, logs and docs.
  */
 export function postReceiveStage(): InboundStage {
   return { name: 'post_receive', run: async () => {} };
