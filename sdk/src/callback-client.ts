@@ -43,6 +43,26 @@ export interface CallbackClient {
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** The path under MaiRust's API base that a payload's `callback_url` ends with. */
+const CALLBACK_PATH = /\/internal\/plugins\/callback\/[^/]+\/?$/;
+
+/**
+ * The `baseUrl` for `createCallbackClient`, taken from a payload's `callback_url`: everything
+ * before `/internal/plugins/callback/<message id>` (e.g. `https://mail.example.com/api/v1`).
+ * MaiRust serves the callback API under its API prefix, so the origin alone is not enough.
+ * Throws a TypeError for a URL of another shape.
+ */
+export function baseUrlFromCallbackUrl(callbackUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(callbackUrl);
+  } catch {
+    throw new TypeError(`callback_url is not a URL: ${callbackUrl}`);
+  }
+  if (!CALLBACK_PATH.test(url.pathname)) throw new TypeError(`callback_url does not end in /internal/plugins/callback/<id>: ${callbackUrl}`);
+  return url.origin + url.pathname.replace(CALLBACK_PATH, '');
+}
 const TOKEN = /^plt_[\x21-\x7e]+$/;
 
 function parseBody(text: string): unknown {

@@ -22,5 +22,5 @@ export {
   verifySignature,
 } from './verify.js';
 export type { VerifyFailure, VerifyResult, VerifySignatureInput } from './verify.js';
-export { DEFAULT_TIMEOUT_MS, PluginApiError, createCallbackClient } from './callback-client.js';
+export { DEFAULT_TIMEOUT_MS, PluginApiError, baseUrlFromCallbackUrl, createCallbackClient } from './callback-client.js';
 export type { CallbackClient, CallbackClientOptions, PluginApiErrorKind } from './callback-client.js';

@@ -20,11 +20,15 @@ export interface HookEnvelope {
 export interface HookAttachment {
   filename: string | null;
   content_type: string;
+  /** Decoded size in bytes. */
   size: number;
-  /** With `read_attachments = preview`: the first 4 KiB of its text, cut on a character boundary. */
-  preview?: string;
-  /** With `read_attachments = full`: the decoded content, base64. */
-  content?: string;
+  /**
+   * With `read_attachments = preview`: base64 of the first 4 KiB of the decoded bytes; with
+   * `full`: base64 of all of them. Attachments are bytes, not text, hence base64.
+   */
+  content_base64?: string;
+  /** Present with `content_base64`: true when it holds only a prefix (preview of a larger file). */
+  truncated?: boolean;
 }
 
 /** The message body as far as `read_body` grants: nothing, a preview, or the full text. */
@@ -44,15 +48,19 @@ export interface HookBody {
 export interface HookPayload {
   hook_type: HookType;
   message_id: string;
-  tenant_id: string;
+  /** null only for hooks that run before a tenant is known. */
+  tenant_id: string | null;
   /** The Mailbox address concerned; null where the hook runs before one is known (several recipients). */
   mailbox: string | null;
   envelope: HookEnvelope;
   /** Only with the `read_headers` permission: field name (lower case) → values in message order. */
   headers?: Record<string, string[]>;
   body: HookBody;
-  /** Where a plugin posts a later answer (`post_receive`), see `createCallbackClient`. */
-  callback_url: string;
+  /**
+   * Where a plugin posts a later answer (`post_receive`), see `createCallbackClient` and
+   * `baseUrlFromCallbackUrl`; null when MaiRust has no callback API to offer for this call.
+   */
+  callback_url: string | null;
   metadata: {
     /** RFC 3339 time of receipt. */
     received_at: string;
