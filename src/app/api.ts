@@ -16,6 +16,7 @@ import { openSecretStore } from '../security/secrets/index.js';
 import { WebhookPublisher, type EventPublisher } from '../webhooks/index.js';
 import type { SecretStore } from '../security/secrets/types.js';
 import { DkimKeyService } from '../emailauth/dkim-keys.js';
+import { buildHookSystem, type HookSystem } from './hooks.js';
 
 export interface BuildApiOptions {
   /** `MAIRUST_EMERGENCY_TOKEN` (SPEC §10); default: the process environment. */
@@ -24,6 +25,8 @@ export interface BuildApiOptions {
   /** Shared with the mail pipeline when the server builds them first (see eventPublisher). */
   secrets?: SecretStore;
   events?: EventPublisher;
+  /** The hook system the mail pipeline uses (default: the app's, see buildHookSystem). */
+  hookSystem?: HookSystem;
 }
 
 /** The event webhook publisher (shared by the API and the inbound pipeline). */
@@ -36,6 +39,8 @@ export async function buildApiDeps(app: AppContext, opts: BuildApiOptions = {}):
   const now = opts.now ?? Date.now;
   const secrets = opts.secrets ?? (await openSecretStore({ config: app.config, db: app.db, logger: app.logger }));
   const emergency = opts.emergencyToken ?? process.env.MAIRUST_EMERGENCY_TOKEN;
+  const events = opts.events ?? eventPublisher(app);
+  const hookSystem = opts.hookSystem ?? buildHookSystem(app, { secrets, events, now: opts.now });
   return {
     app,
     sessions: new SessionStore(app.db, { ttlMs: cfg.session_ttl_hours * 3_600_000, now }),
@@ -44,8 +49,9 @@ export async function buildApiDeps(app: AppContext, opts: BuildApiOptions = {}):
     lockout: new Lockout(app.db, { now }),
     secrets,
     rateCounter: createRateCounter(app.config.api.rate_limit, app.db),
-    events: opts.events ?? eventPublisher(app),
+    events,
     dkim: new DkimKeyService({ db: app.db, secrets, now }),
+    hookSystem,
     emergencyToken: emergency && emergency.length >= 32 ? emergency : undefined,
     now,
   };

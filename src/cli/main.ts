@@ -19,6 +19,8 @@ import { register as registerAdmin } from './admin.js';
 import { register as registerQueue } from './queue.js';
 import { register as registerDb } from './db.js';
 import { register as registerSecrets } from './secrets.js';
+import { register as registerPlugin } from './plugin.js';
+import { register as registerHook } from './hook.js';
 
 export function buildProgram(): { program: Command; cli: CliContext } {
   const program = new Command('mairust')
@@ -47,7 +49,7 @@ export function buildProgram(): { program: Command; cli: CliContext } {
 
   for (const register of [
     registerServe, registerMigrate, registerConfig, registerTenant, registerDomain, registerUser,
-    registerMailbox, registerAlias, registerAdmin, registerQueue, registerDb, registerSecrets,
+    registerMailbox, registerAlias, registerAdmin, registerQueue, registerDb, registerSecrets, registerPlugin, registerHook,
   ]) register(program, cli);
   return { program, cli };
 }

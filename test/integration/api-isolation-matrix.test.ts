@@ -10,9 +10,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startApi, type ApiHarness, type TestUser } from '../support/api.js';
-import { shape } from '../support/shape.js';
+import { shape, tempDir } from '../support/shape.js';
 import { tenantScope } from '../../src/core/scope.js';
+import { cliActor } from '../../src/security/audit.js';
 
 type Role = 'tenant_admin' | 'domain_admin' | 'user';
 const ROLES: Role[] = ['tenant_admin', 'domain_admin', 'user'];
@@ -35,8 +38,30 @@ interface TenantWorld {
     sharedMessage: string; // entry in `sharedMailbox`'s INBOX
     apiKey: string; // the `user` principal's key
     webhook: string;
+    hook: string; // a hook of the tenant (SPEC §6), using PLUGIN
+    storedMessage: string; // the `messages` id of `message` (the plugin API's ids)
   };
   subject: string;
+}
+
+/** One plugin for every tenant (plugins are system-wide rows; each tenant enables it for its own hooks). */
+const PLUGIN = 'com.example.iso-matrix';
+/** A token of PLUGIN (for the super-admin-only token routes). */
+let pluginTokenId = '';
+
+async function installPlugin(api: ApiHarness): Promise<void> {
+  const dir = tempDir('mairust-iso-plugin-');
+  writeFileSync(join(dir.path, 'hook.mjs'), "process.stdout.write(JSON.stringify({ plugin_id: 'com.example.iso-matrix', action: 'allow' }));\n");
+  writeFileSync(
+    join(dir.path, 'plugin.toml'),
+    [`id = "${PLUGIN}"`, 'name = "matrix"', 'version = "1.0.0"', '[entry]', 'type = "hook"', 'protocol = "script"', `command = [${JSON.stringify(process.execPath)}, "hook.mjs"]`, '[hooks]', 'on = ["post_receive"]', '[permissions]', 'read_headers = true', 'write_tags = true'].join('\n'),
+  );
+  const plugins = api.deps.hookSystem!.plugins;
+  await plugins.installFromDirectory(dir.path, cliActor);
+  dir.remove();
+  await plugins.approve(PLUGIN, cliActor);
+  await plugins.enable(PLUGIN, cliActor);
+  pluginTokenId = (await plugins.rotateToken(PLUGIN, ['callback', 'read'], cliActor)).info.id;
 }
 
 function sample(subject: string, to: string): Buffer {
@@ -73,6 +98,10 @@ async function buildTenant(api: ApiHarness, label: string): Promise<TenantWorld>
     body: { url: `https://hooks.${dom}/in`, events: ['message.received'] },
   });
   assert.equal(wh.status, 201, wh.body);
+  const enable = await api.call('PUT', `/api/v1/admin/tenant-plugins/${PLUGIN}`, { token: t.admin.token, body: { enabled: true } });
+  assert.equal(enable.status, 200, enable.body);
+  const hook = await api.call('POST', '/api/v1/admin/hooks', { token: t.admin.token, body: { id: `iso-hook-${label}-${randomUUID().slice(0, 8)}`, type: 'post_receive', plugin_id: PLUGIN } });
+  assert.equal(hook.status, 201, hook.body);
   return {
     id: t.id,
     name: t.name,
@@ -91,6 +120,8 @@ async function buildTenant(api: ApiHarness, label: string): Promise<TenantWorld>
       sharedMessage: sharedEntry.id,
       apiKey: key.id,
       webhook: wh.json.data.id,
+      hook: hook.json.data.id,
+      storedMessage: entry.messageId,
     },
     subject,
   };
@@ -111,6 +142,9 @@ async function snapshot(api: ApiHarness, w: TenantWorld): Promise<string> {
     k.selectFrom('folder_entries').select(['id', 'folder_id', 'uid', 'modseq', 'flags_json', 'keywords_json', 'deleted_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
     k.selectFrom('api_keys').select(['id', 'revoked_at', 'scopes_json']).where('tenant_id', '=', tid).orderBy('id').execute(),
     k.selectFrom('webhooks').select(['id', 'url', 'events_json', 'enabled', 'secret_id']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('hooks').select(['id', 'config_json', 'updated_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
+    k.selectFrom('tenant_plugins').select(['plugin_id', 'enabled', 'config_json']).where('tenant_id', '=', tid).orderBy('plugin_id').execute(),
+    k.selectFrom('message_plugin_metadata').select(['message_id', 'plugin_id', 'data_json']).where('tenant_id', '=', tid).orderBy('message_id').execute(),
   ]);
   return JSON.stringify(parts);
 }
@@ -132,6 +166,14 @@ interface Op {
   own: Record<Role, number> | null;
   /** Routes only a super-admin may use (role check comes first, whatever the id). */
   superOnly?: boolean;
+  /**
+   * A system-wide row, the same for every tenant (an installed plugin): there is no "tenant B's
+   * row" to hide, so the cross-tenant comparison does not apply (what a tenant admin may see of it
+   * — their own tenant's log lines — is checked in api-plugins.test.ts).
+   */
+  shared?: boolean;
+  /** Authenticated by a plugin's `plt_` token, not a user credential: every user principal gets 401. */
+  pluginToken?: boolean;
 }
 
 const ID_KEYS = {
@@ -146,6 +188,8 @@ const ID_KEYS = {
   apiKey: (w: TenantWorld) => ({ id: w.ids.apiKey }),
   webhook: (w: TenantWorld) => ({ id: w.ids.webhook }),
   tenant: (w: TenantWorld) => ({ id: w.id }),
+  hook: (w: TenantWorld) => ({ id: w.ids.hook }),
+  plugin: () => ({ id: PLUGIN }),
 };
 
 const OPS: Op[] = [
@@ -190,7 +234,31 @@ const OPS: Op[] = [
   { method: 'DELETE', path: '/api/v1/webhooks/{id}', params: ID_KEYS.webhook, own: null },
   { method: 'POST', path: '/api/v1/webhooks/{id}/rotate-secret', params: ID_KEYS.webhook, own: null },
   { method: 'POST', path: '/api/v1/webhooks/{id}/test', params: ID_KEYS.webhook, own: null },
+  // hooks (SPEC §6): a tenant's hooks are its rows
+  { method: 'GET', path: '/api/v1/admin/hooks/{id}', params: ID_KEYS.hook, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'PUT', path: '/api/v1/admin/hooks/{id}', params: ID_KEYS.hook, body: () => ({ type: 'post_receive', plugin_id: PLUGIN, enabled: false }), own: null },
+  { method: 'DELETE', path: '/api/v1/admin/hooks/{id}', params: ID_KEYS.hook, own: null },
+  { method: 'POST', path: '/api/v1/admin/hooks/{id}/test', params: ID_KEYS.hook, own: null },
+  { method: 'POST', path: '/api/v1/admin/hooks/{id}/circuit-breaker/reset', params: ID_KEYS.hook, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'GET', path: '/api/v1/admin/hooks/{id}/jobs', params: ID_KEYS.hook, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  // per-tenant plugin settings: naming tenant B is like naming a tenant that does not exist
+  { method: 'PUT', path: '/api/v1/admin/tenant-plugins/{id}', params: ID_KEYS.plugin, body: (w) => ({ enabled: true, tenant_id: w.id }), own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  // installed plugins: system-wide
+  { method: 'GET', path: '/api/v1/admin/plugins/{id}', params: ID_KEYS.plugin, own: { tenant_admin: 200, domain_admin: 403, user: 403 }, shared: true },
+  { method: 'GET', path: '/api/v1/admin/plugins/{id}/logs', params: ID_KEYS.plugin, own: { tenant_admin: 200, domain_admin: 403, user: 403 }, shared: true },
+  // the plugin API: plugin tokens only
+  { method: 'POST', path: '/api/v1/internal/plugins/callback/{message_id}', params: (w) => ({ message_id: w.ids.storedMessage }), body: () => ({ tags: ['x'] }), own: null, pluginToken: true },
+  { method: 'GET', path: '/api/v1/internal/plugins/messages/{id}', params: (w) => ({ id: w.ids.storedMessage }), own: null, pluginToken: true },
   // super-admin only
+  { method: 'DELETE', path: '/api/v1/admin/plugins/{id}', params: ID_KEYS.plugin, own: null, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/plugins/{id}/approve', params: ID_KEYS.plugin, body: () => ({}), own: null, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/plugins/{id}/enable', params: ID_KEYS.plugin, own: null, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/plugins/{id}/disable', params: ID_KEYS.plugin, own: null, superOnly: true },
+  { method: 'GET', path: '/api/v1/admin/plugins/{id}/metrics', params: ID_KEYS.plugin, own: { tenant_admin: 403, domain_admin: 403, user: 403 }, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/plugins/{id}/secret/rotate', params: ID_KEYS.plugin, own: null, superOnly: true },
+  { method: 'GET', path: '/api/v1/admin/plugins/{id}/tokens', params: ID_KEYS.plugin, own: { tenant_admin: 403, domain_admin: 403, user: 403 }, superOnly: true },
+  { method: 'POST', path: '/api/v1/admin/plugins/{id}/tokens', params: ID_KEYS.plugin, body: () => ({ scopes: ['read'] }), own: null, superOnly: true },
+  { method: 'DELETE', path: '/api/v1/admin/plugins/{id}/tokens/{tokenId}', params: () => ({ id: PLUGIN, tokenId: pluginTokenId }), own: null, superOnly: true },
   { method: 'GET', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, own: { tenant_admin: 403, domain_admin: 403, user: 403 }, superOnly: true },
   { method: 'PATCH', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, body: () => ({ plan: 'default' }), own: null, superOnly: true },
   { method: 'DELETE', path: '/api/v1/admin/tenants/{id}', params: ID_KEYS.tenant, own: null, superOnly: true },
@@ -216,6 +284,10 @@ const LISTS: ListOp[] = [
   { path: () => '/api/v1/aliases', own: { tenant_admin: 200, domain_admin: 200, user: 403 }, forbidden: (b) => [b.ids.alias] },
   { path: () => '/api/v1/api-keys?all=true', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.apiKey] },
   { path: () => '/api/v1/webhooks', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.webhook] },
+  { path: () => '/api/v1/admin/hooks', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.hook, b.id] },
+  { path: (b) => `/api/v1/admin/hooks?tenant_id=${b.id}`, own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.hook] },
+  { path: () => '/api/v1/admin/tenant-plugins', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => `/api/v1/admin/plugins/${PLUGIN}/logs`, own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/admin/audit-logs?limit=100', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/tenant', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/tenant/usage', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
@@ -233,7 +305,9 @@ function fill(path: string, params: Record<string, string>): string {
 /** The same path with every id replaced by a fresh UUID (an id that exists nowhere). */
 function withUnknownIds(params: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(params)) out[k] = k === 'part' ? v : randomUUID();
+  // A plugin id (reverse-DNS) is replaced by another well-formed one, so the answer is about the
+  // id being unknown, not about its syntax.
+  for (const [k, v] of Object.entries(params)) out[k] = k === 'part' ? v : /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(v) ? `com.example.unknown-${randomUUID().slice(0, 8)}` : randomUUID();
   return out;
 }
 
@@ -246,6 +320,7 @@ describe(`API role × tenant matrix (${shape})`, () => {
   before(async () => {
     api = await startApi();
     superAdmin = await api.superAdmin();
+    await installPlugin(api);
     A = await buildTenant(api, 'a');
     B = await buildTenant(api, 'b');
   });
@@ -274,7 +349,7 @@ describe(`API role × tenant matrix (${shape})`, () => {
   test('an id of tenant B answers exactly like an id that does not exist, for every role of A, and changes nothing', async () => {
     const before = await snapshot(api, B);
     const failures: string[] = [];
-    for (const op of OPS) {
+    for (const op of OPS.filter((o) => !o.shared)) {
       for (const role of ROLES) {
         const token = A.principals[role].token;
         const params = op.params!(B);
@@ -287,7 +362,8 @@ describe(`API role × tenant matrix (${shape})`, () => {
           failures.push(`${label}: B's id → ${real.status} ${real.json?.error?.code}, unknown id → ${ghost.status} ${ghost.json?.error?.code}`);
         }
         // Where the role may use the route at all, the answer is "not found", never "forbidden".
-        const mayUse = op.superOnly ? false : !(op.own && op.own[role] === 403);
+        const mayUse = op.superOnly || op.pluginToken ? false : !(op.own && op.own[role] === 403);
+        if (op.pluginToken && real.status !== 401) failures.push(`${label}: ${real.status} (expected 401: user credentials are not plugin tokens)`);
         if (mayUse && real.status !== 404 && real.status !== 403) failures.push(`${label}: ${real.status} (expected 404)`);
         if (real.status === 403 && mayUse && op.own) failures.push(`${label}: 403 reveals the row exists`);
       }
@@ -333,6 +409,8 @@ describe(`API role × tenant matrix (${shape})`, () => {
       await api.call('POST', '/api/v1/aliases', { token, body: { address: 'sneaky2@a.iso.test', targets: [B.ids.mailbox] } }),
       await api.call('POST', '/api/v1/folders', { token: A.principals.user.token, body: { mailbox_id: B.ids.mailbox, name: 'Sneaky' } }),
       await api.call('POST', '/api/v1/webhooks', { token, body: { url: 'https://x.example/h', events: ['user.created'], tenant_id: B.id } }),
+      await api.call('POST', '/api/v1/admin/hooks', { token, body: { id: 'sneaky-hook', type: 'post_receive', plugin_id: PLUGIN, tenant_id: B.id } }),
+      await api.call('PUT', `/api/v1/admin/tenant-plugins/${PLUGIN}`, { token, body: { enabled: false, config: { sneaky: true }, tenant_id: B.id } }),
     ];
     for (const r of attempts) assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.body}`);
     assert.equal(await snapshot(api, B), before);
@@ -340,7 +418,7 @@ describe(`API role × tenant matrix (${shape})`, () => {
 
   test("a super-admin reaches every tenant's administration, but not a person's mail", async () => {
     const token = superAdmin.token;
-    for (const path of [`/api/v1/admin/tenants/${B.id}`, `/api/v1/domains/${B.ids.domain}`, `/api/v1/users/${B.ids.user}`, `/api/v1/mailboxes/${B.ids.mailbox}`, `/api/v1/aliases/${B.ids.alias}`, `/api/v1/webhooks/${B.ids.webhook}`]) {
+    for (const path of [`/api/v1/admin/tenants/${B.id}`, `/api/v1/domains/${B.ids.domain}`, `/api/v1/users/${B.ids.user}`, `/api/v1/mailboxes/${B.ids.mailbox}`, `/api/v1/aliases/${B.ids.alias}`, `/api/v1/webhooks/${B.ids.webhook}`, `/api/v1/admin/hooks/${B.ids.hook}`]) {
       const r = await api.call('GET', path, { token });
       assert.equal(r.status, 200, `${path}: ${r.body}`);
     }

@@ -98,7 +98,7 @@ function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<strin
   return out;
 }
 
-const CREDENTIAL = /\b(?:mra_|mrr_|mk_live_|whsec_)[A-Za-z0-9_-]{16,}/g;
+const CREDENTIAL = /\b(?:mra_|mrr_|mk_live_|whsec_|psec_|plt_)[A-Za-z0-9_-]{16,}/g;
 
 /** The leaks found in `responses` and `log` (see the file comment); empty when there are none. */
 export function findLeaks(input: { responses: string[]; log: string; passwords: string[]; minted: string[]; hashes: string[] }): string[] {

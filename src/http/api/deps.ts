@@ -11,6 +11,7 @@ import type { SecretStore } from '../../security/secrets/types.js';
 import type { EventPublisher } from '../../webhooks/types.js';
 import type { RateCounter } from './rate-limit/types.js';
 import type { DkimKeyService } from '../../emailauth/dkim-keys.js';
+import type { HookSystem } from '../../app/hooks.js';
 
 export interface ApiDeps {
   app: AppContext;
@@ -23,6 +24,11 @@ export interface ApiDeps {
   events: EventPublisher;
   /** Per-domain DKIM keys (private keys sealed in `secrets`). */
   dkim: DkimKeyService;
+  /**
+   * Plugins, hooks, breakers (src/app/hooks.ts), shared with the mail pipeline. Optional so that
+   * callers building deps by hand still compile; the hook and plugin routes answer 503 without it.
+   */
+  hookSystem?: HookSystem;
   /** `MAIRUST_EMERGENCY_TOKEN`, if set (one-time super-admin access, SPEC §10). */
   emergencyToken?: string;
   /** Clock for tests (TOTP, expiry). */

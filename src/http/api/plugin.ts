@@ -37,6 +37,8 @@ declare module 'fastify' {
     action?: Action;
     /** No authentication (login, refresh, emergency access, the OpenAPI document). */
     public?: boolean;
+    /** Public routes that authenticate and rate-limit by their own credential (the `plt_` plugin API). */
+    ownRateLimit?: boolean;
     deprecated?: DeprecationInfo;
   }
 }
@@ -125,6 +127,9 @@ export async function apiPlugin(app: FastifyInstance, opts: ApiPluginOptions): P
     if (cfg.public) {
       // Credentials are optional on public routes (logout with a cookie, for instance) but a bad one still fails.
       request.principal = await resolvePrincipal(request, deps).catch(() => null);
+      // The plugin API counts per token (SPEC §11 "per-token for plugins"), not per client address:
+      // one plugin host serves many messages.
+      if (cfg.ownRateLimit) return;
       const ok = await applyRateLimits(
         deps.rateCounter,
         rateRulesFor({ principal: request.principal ? { userId: request.principal.user.id } : null, ip: request.ip, admin: false }, limits),

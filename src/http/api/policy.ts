@@ -78,6 +78,20 @@ export const ACTIONS = {
 
   'webhooks.read': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
   'webhooks.write': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+
+  /**
+   * Hooks (SPEC §6 "Management"). Tenant admins read and change their tenant's hooks and read the
+   * global ones (they run on the tenant's mail); global hooks are changed by super-admins only
+   * (routes/hooks.ts: another tenant's hook is 404, writing a global one 403).
+   */
+  'hooks.read': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  'hooks.write': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  /** Plugins (SPEC §7): the installed plugins and their logs (a tenant admin sees only its tenant's log lines). */
+  'plugins.read': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  /** Install, approve, enable/disable, uninstall, secrets, tokens, metrics: the whole platform is affected. */
+  'plugins.manage': { roles: SUPER, scope: 'admin', admin: true },
+  /** A tenant's own enablement and config of a plugin (`tenant_plugins`). */
+  'plugins.tenant': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
 } as const satisfies Record<string, ActionRule>;
 
 export type Action = keyof typeof ACTIONS;
