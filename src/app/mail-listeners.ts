@@ -7,7 +7,8 @@
 import type { EventPublisher } from '../webhooks/types.js';
 import { resolve } from 'node:path';
 import { verifyMessage } from '../emailauth/index.js';
-import { InboundPipelineImpl, removeStaleSpoolFiles } from '../pipeline/inbound/index.js';
+import { InboundPipelineImpl, postReceiveEnqueuerFrom, preDeliveryHookFrom, preReceiveHookFrom, removeStaleSpoolFiles } from '../pipeline/inbound/index.js';
+import type { HookSystem } from './hooks.js';
 import { createSmtpListener } from '../protocols/smtp/listener.js';
 import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
 import { smtpLimitsFromConfig } from '../protocols/smtp/limits.js';
@@ -19,6 +20,20 @@ import { startListenerGroup, type ListenerGroup, type ListenerSpec } from './lis
 import { buildMailAccessServices } from './mail-access.js';
 import { startPop3Listeners } from './pop3-listeners.js';
 
+/** The pipeline's hook slots (SPEC §6), served by the app's hook system. */
+function pipelineHooks(app: AppContext, system: HookSystem) {
+  const opts = {
+    mailboxState: app.mailboxState,
+    quarantineFolder: () => app.config.hooks.quarantine_folder,
+    logger: app.logger.child({ component: 'hooks' }),
+  };
+  return {
+    preReceive: [preReceiveHookFrom(system.runner, system.hooks, opts)],
+    preDelivery: [preDeliveryHookFrom(system.runner, system.hooks, opts)],
+    postReceive: postReceiveEnqueuerFrom(app.queue, system.hooks, { logger: opts.logger }),
+  };
+}
+
 export interface MailListeners {
   /** name → bound port */
   ports: Record<string, number>;
@@ -26,7 +41,7 @@ export interface MailListeners {
   close(drainMs: number): Promise<void>;
 }
 
-export async function startMailListeners(app: AppContext, extra: { events?: EventPublisher } = {}): Promise<MailListeners> {
+export async function startMailListeners(app: AppContext, extra: { events?: EventPublisher; hookSystem?: HookSystem } = {}): Promise<MailListeners> {
   const config = app.config;
   const log = app.logger.child({ component: 'smtp' });
   const lockout = new Lockout(app.db);
@@ -52,6 +67,7 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
     logger: app.logger.child({ component: 'pipeline' }),
     metrics: app.metrics,
     events: extra.events,
+    hooks: extra.hookSystem ? pipelineHooks(app, extra.hookSystem) : undefined,
   });
 
   const limits = smtpLimitsFromConfig(config.smtp, config.mail.max_message_bytes);

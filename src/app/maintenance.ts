@@ -8,6 +8,7 @@ import { Lockout } from '../security/lockout.js';
 import type { AppContext } from './context.js';
 import type { ApiDeps } from '../http/api/deps.js';
 import { auditRetentionRound } from '../security/audit-retention.js';
+import type { PluginRegistry } from '../plugins/registry.js';
 
 export const MAINTENANCE_QUEUE = 'maintenance';
 const DONE_JOB_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -19,7 +20,13 @@ export interface Maintenance {
 }
 
 /** `api`: the API's stores, whose expired sessions, tokens and rate counters are pruned each round. */
-export function startMaintenance(app: AppContext, config: () => Config, api?: Pick<ApiDeps, 'sessions' | 'tokens' | 'rateCounter'>): Maintenance {
+/** `plugins`: the registry, whose log lines older than `plugins.log_retention_days` are pruned each round. */
+export function startMaintenance(
+  app: AppContext,
+  config: () => Config,
+  api?: Pick<ApiDeps, 'sessions' | 'tokens' | 'rateCounter'>,
+  plugins?: Pick<PluginRegistry, 'pruneLogs'>,
+): Maintenance {
   const log = app.logger.child({ component: 'maintenance' });
   app.queue.work<{ task: 'purge' }>(MAINTENANCE_QUEUE, async (job) => {
     if (job.payload.task !== 'purge') throw new Error(`unknown maintenance task ${String(job.payload.task)}`);
@@ -35,6 +42,7 @@ export function startMaintenance(app: AppContext, config: () => Config, api?: Pi
       await api.tokens.prune();
       await api.rateCounter.prune();
     }
+    await plugins?.pruneLogs();
     log.info(result, 'purge round finished');
   });
 

@@ -16,6 +16,8 @@ import { bootstrapSuperAdmin } from './bootstrap.js';
 import { startMaintenance, type Maintenance } from './maintenance.js';
 import { startMailListeners, type MailListeners } from './mail-listeners.js';
 import { buildApiDeps, eventPublisher, mountApi } from './api.js';
+import { buildHookSystem } from './hooks.js';
+import { startHookWorkers, type HookWorkers } from './hook-workers.js';
 import type { ApiDeps } from '../http/api/deps.js';
 import { openSecretStore } from '../security/secrets/index.js';
 import { startWebhookWorker, WebhookStore } from '../webhooks/index.js';
@@ -48,6 +50,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   let stopWebhooks: (() => Promise<void>) | undefined;
   let stopSettingsSync: (() => void) | undefined;
   let stopAuditSink: (() => Promise<void>) | undefined;
+  let hookWorkers: HookWorkers | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -89,7 +92,9 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     // Secrets first: without a usable master key the server must not start (ADR 0008).
     const secrets = await openSecretStore({ config: app.config, db: app.db, logger: app.logger });
     const events = eventPublisher(app);
-    mail = await startMailListeners(app, { events });
+    // One hook system for the mail pipeline and the API: one breaker view, one metrics registration.
+    const hookSystem = buildHookSystem(app, { secrets, events });
+    mail = await startMailListeners(app, { events, hookSystem });
     http = createHttpServer({
       logger: app.logger,
       metrics,
@@ -97,14 +102,15 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
       bodyLimitBytes: config.api.body_limit_bytes,
       trustProxy: config.api.trusted_proxies.length ? config.api.trusted_proxies : false,
     });
-    api = await buildApiDeps(app, { events, secrets });
+    api = await buildApiDeps(app, { events, secrets, hookSystem });
     await mountApi(http, api);
     const { host, port } = config.listeners.http;
     await http.listen({ host, port });
     const addr = http.server.address();
     const httpAddress = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : `${host}:${port}`;
 
-    maintenance = startMaintenance(app, () => app.config, api);
+    maintenance = startMaintenance(app, () => app.config, api, hookSystem.plugins);
+    hookWorkers = startHookWorkers(app, hookSystem);
     const webhookLog = app.logger.child({ component: 'webhooks' });
     stopWebhooks = startWebhookWorker({
       queue: app.queue,
@@ -155,6 +161,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           // 3. drain queue workers; unfinished jobs are released for another node.
           maintenance?.stop();
           await stopWebhooks?.();
+          await hookWorkers?.stop();
           stopSettingsSync?.();
           await stopAuditSink?.();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
@@ -190,6 +197,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     stopSettingsSync?.();
     await stopAuditSink?.().catch(() => {});
     await stopWebhooks?.().catch(() => {});
+    await hookWorkers?.stop().catch(() => {});
     await mail?.close(0).catch(() => {});
     await http?.close().catch(() => {});
     await api?.rateCounter.close().catch(() => {});

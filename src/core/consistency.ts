@@ -130,7 +130,8 @@ async function findOrphanBlobs(deps: ConsistencyDeps, report: ConsistencyReport,
       }
     }
   };
-  for await (const stat of deps.blobs.list()) {
+  // Only message blobs (`msg/…`, newBlobKey): other kinds (plugin archives) have their own owners.
+  for await (const stat of deps.blobs.list('msg/')) {
     page.push(stat);
     if (page.length >= PAGE) await flush();
   }

@@ -13,3 +13,6 @@ export { HookStore, HookNotFoundError, READ_CACHE_MS } from './store.js';
 export { HookManager, stripUngrantedWrites, resolveCommand } from './manager.js';
 export { createHookMetrics, type HookMetrics, type PluginStats } from './metrics.js';
 export { buildPayloadSource, filterSubjectOf, PAYLOAD_PARSE_MAX_BYTES, type PayloadInput } from './payload.js';
+export * from './apply.js';
+export * from './post-receive.js';
+export { readPluginMetadata, MAX_PLUGIN_METADATA_BYTES } from './metadata-store.js';

@@ -78,7 +78,8 @@ export interface PluginManifest {
 /** Defaults and bounds of `[limits]`: [default, min, max]. wall_time_ms tops out at post_receive's 300 s. */
 export const LIMIT_BOUNDS = {
   cpu_ms: [1000, 10, 300_000],
-  memory_mb: [128, 16, 4096],
+  // Address space, not RSS: Node.js reserves about 1 GiB before running a line, so the default fits it.
+  memory_mb: [2048, 16, 8192],
   wall_time_ms: [5000, 100, 300_000],
 } as const;
 

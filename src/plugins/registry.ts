@@ -34,6 +34,7 @@ import {
   TOKEN_TOUCH_EVERY_MS, validateTokenScopes,
 } from './tokens.js';
 import { trustedKeyPems } from './trusted-keys.js';
+import type { PluginFiles } from './distribution.js';
 import {
   PluginInstallError, PluginNotFoundError, PluginStateError,
   type InstalledPlugin, type InstallResult, type PluginLogEntry, type PluginLogRecord, type PluginManagement,
@@ -58,6 +59,8 @@ export interface PluginRegistryDeps {
   mairustVersion: string;
   now?: () => number;
   logger?: Logger;
+  /** Shares plugin files between the nodes of a cluster through the blob store (distribution.ts). */
+  files?: PluginFiles;
 }
 
 interface RowEntry {
@@ -142,6 +145,13 @@ export class PluginRegistry implements PluginManagement {
   ): Promise<InstallResult> {
     await checkInstallable(manifest, staged, this.deps.config());
     const placed = await placeTree(staged, this.deps.pluginsDir, manifest.id, manifest.version);
+    if (this.deps.files) {
+      // Before the row: a row never names files the other nodes cannot fetch.
+      await this.deps.files.publish(manifest.id, manifest.version, placed.installDir).catch(async (err) => {
+        await placed.rollback();
+        throw err;
+      });
+    }
     let oldDir: string | null = null;
     let outcome: { row: PluginsTable; upgraded: boolean; secret?: string; downgradeFrom?: string };
     try {
@@ -308,6 +318,9 @@ export class PluginRegistry implements PluginManagement {
     });
     await removePluginFiles(this.deps.pluginsDir, id).catch((err: Error) => {
       this.deps.logger?.warn({ pluginId: id, err: err.message }, 'could not remove the files of an uninstalled plugin');
+    });
+    await this.deps.files?.remove(id).catch((err: Error) => {
+      this.deps.logger?.warn({ pluginId: id, err: err.message }, 'could not remove the stored archive of an uninstalled plugin');
     });
   }
 
@@ -492,12 +505,15 @@ export class PluginRegistry implements PluginManagement {
     const row = entry.row;
     if (!row || !isRunnableRow(row)) return null;
     const p = toInstalledPlugin(row);
+    // Script plugins run from this node's copy of their files, fetched from the blob store when
+    // another node installed them (distribution.ts).
+    const installDir = this.deps.files && p.manifest.entry.protocol === 'script' ? await this.deps.files.ensureLocal(p.id, p.version) : p.installDir;
     return {
       id: p.id,
       manifest: p.manifest,
       permissions: p.approvedPermissions!,
       allowPrivate: p.allowPrivate,
-      installDir: p.installDir,
+      installDir,
       secrets: async () => {
         const out = [await this.secretText(entry, row.secret_id)];
         const prevExpiry = row.previous_secret_expires_at === null ? null : Number(row.previous_secret_expires_at);

@@ -50,7 +50,7 @@ describe('plugin.toml parsing', () => {
     assert.equal(m.permissions.read_body, 'preview');
     assert.equal(m.permissions.write_tags, true);
     assert.equal(m.permissions.delete_message, false);
-    assert.deepEqual(m.limits, { cpu_ms: 1000, memory_mb: 128, wall_time_ms: 5000, network: 'allowlist' });
+    assert.deepEqual(m.limits, { cpu_ms: 1000, memory_mb: 2048, wall_time_ms: 5000, network: 'allowlist' });
     assert.deepEqual(m.logging, { level: 'debug' });
     assert.equal(m.author, null);
   });
@@ -165,7 +165,7 @@ describe('plugin.toml parsing', () => {
 
   it('applies [limits] bounds and defaults, and [logging]', () => {
     hasError(MINIMAL + '[limits]\ncpu_ms = 5\n', 'limits.cpu_ms', /between 10 and 300000/);
-    hasError(MINIMAL + '[limits]\nmemory_mb = 8192\n', 'limits.memory_mb', /between 16 and 4096/);
+    hasError(MINIMAL + '[limits]\nmemory_mb = 8193\n', 'limits.memory_mb', /between 16 and 8192/);
     hasError(MINIMAL + '[limits]\nwall_time_ms = 300001\n', 'limits.wall_time_ms', /between 100 and 300000/);
     hasError(MINIMAL + '[limits]\nnetwork = "some"\n', 'limits.network', /"none", "allowlist", "unlimited"/);
     hasError(MINIMAL + '[logging]\nlevel = "trace"\n', 'logging.level', /"debug", "info", "warn", "error"/);

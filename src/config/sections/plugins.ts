@@ -30,7 +30,7 @@ export const HooksConfigSchema = Type.Object(
       default: 'Junk',
       minLength: 1,
       maxLength: 255,
-      description: 'Folder for `quarantine` when the plugin names none (created if missing; the special-use Junk folder by default).',
+      description: 'Folder for `quarantine` when the plugin names none; when a mailbox has no folder of that name, its special-use \\Junk folder.',
       ...reloadable,
     }),
   },

@@ -8,3 +8,4 @@ export { INBOX, DELIMITER, normaliseFolderName } from './folder-names.js';
 export { tenantStorageLimitFromPlans, tenantStorageLimitFromRow } from './quota.js';
 export * as mailboxStateLimits from './limits.js';
 export type { MessageContentInfo } from './content.js';
+export type { MessageEntry } from './message-entries.js';

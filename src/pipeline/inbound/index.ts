@@ -9,3 +9,5 @@ export { OUTBOUND_QUEUE, type OutboundJob } from './outbound-handoff.js';
 export { removeStaleSpoolFiles, MessageTooLargeError } from './spool.js';
 export { createPipelineMetrics, type PipelineMetrics } from './pipeline-metrics.js';
 export { InboundConfigSchema, DEFAULT_INBOUND_CONFIG, type InboundConfig } from '../../config/sections/inbound.js';
+export type { PostReceiveEnqueuer, PostReceiveEnqueue, PostReceiveCommit, DropCopy } from './hook-slots.js';
+export { preReceiveHookFrom, preDeliveryHookFrom, postReceiveEnqueuerFrom } from './hook-adapters.js';
