@@ -11,12 +11,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../store/blob/blob-store.js';
-import { stagingRoot } from './install.js';
+import { exists, stagingRoot } from './install.js';
 import { createPluginPackage, readPluginPackage } from './package.js';
 
 const h = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 32);
@@ -97,14 +97,5 @@ export class PluginFiles {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -242,7 +242,8 @@ export async function removePluginFiles(pluginsDir: string, id: string): Promise
   await rm(idDir, { recursive: true, force: true });
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether anything (a file, a directory, a dangling link) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
