@@ -135,7 +135,8 @@ export function isHighRisk(p: Permissions, network: NetworkAccess = 'none'): boo
 }
 
 export interface PermissionChange {
-  permission: keyof Permissions;
+  /** A permission, or `network` for the manifest's `[limits] network` (none < allowlist < unlimited). */
+  permission: keyof Permissions | 'network';
   from: boolean | string;
   to: boolean | string;
 }
@@ -160,6 +161,13 @@ export function addedPermissions(previous: Permissions, next: Permissions): Perm
     if (next[key] && !previous[key]) added.push({ permission: key, from: false, to: true });
   }
   return added;
+}
+
+const NETWORK_RANK: readonly NetworkAccess[] = ['none', 'allowlist', 'unlimited'];
+
+/** A wider `[limits] network` than approved needs approval like a permission (SPEC §7 high risk). */
+export function addedNetwork(previous: NetworkAccess, next: NetworkAccess): PermissionChange | null {
+  return NETWORK_RANK.indexOf(next) > NETWORK_RANK.indexOf(previous) ? { permission: 'network', from: previous, to: next } : null;
 }
 
 /** Whether a response or callback may perform a write of this kind (SPEC §7: else 403 / ignored). */

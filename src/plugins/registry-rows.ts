@@ -8,7 +8,7 @@
  */
 import type { PluginsTable, TenantPluginsTable } from '../store/db/types.js';
 import type { PluginManifest } from './manifest.js';
-import { addedPermissions, highRiskReasons, NO_PERMISSIONS, type PermissionChange, type Permissions } from './permissions.js';
+import { addedNetwork, addedPermissions, highRiskReasons, NO_PERMISSIONS, type NetworkAccess, type PermissionChange, type Permissions } from './permissions.js';
 import type { InstalledPlugin, TenantPlugin } from './types.js';
 
 export function parseManifestJson(json: string): PluginManifest {
@@ -20,21 +20,38 @@ export function parseApproved(json: string | null): Permissions | null {
   return { ...NO_PERMISSIONS, ...(JSON.parse(json) as Partial<Permissions>) };
 }
 
-/** What the manifest grants beyond the approval (everything it grants when never reviewed). */
-export function pendingOf(manifest: PluginManifest, approved: Permissions | null): PermissionChange[] {
-  return addedPermissions(approved ?? NO_PERMISSIONS, manifest.permissions);
+/** The approved `[limits] network`, stored beside the permissions in the approval. */
+export function parseApprovedNetwork(json: string | null): NetworkAccess {
+  if (json === null) return 'none';
+  const v = (JSON.parse(json) as { network?: NetworkAccess }).network;
+  return v === 'allowlist' || v === 'unlimited' ? v : 'none';
+}
+
+/** The approval of a manifest as stored in `approved_permissions_json`: its permissions and its network level. */
+export function approvalJson(manifest: PluginManifest): string {
+  return JSON.stringify({ ...manifest.permissions, network: manifest.limits.network });
+}
+
+/**
+ * What the manifest grants beyond the approval (everything it grants when never reviewed): added
+ * permissions and a wider network level.
+ */
+export function pendingOf(manifest: PluginManifest, approvedJson: string | null): PermissionChange[] {
+  const added = addedPermissions(parseApproved(approvedJson) ?? NO_PERMISSIONS, manifest.permissions);
+  const network = addedNetwork(parseApprovedNetwork(approvedJson), manifest.limits.network);
+  return network ? [...added, network] : added;
 }
 
 /** Runnable: enabled, reviewed, nothing pending. */
 export function isRunnableRow(r: Pick<PluginsTable, 'status' | 'approved_permissions_json' | 'manifest_json'>): boolean {
   if (r.status !== 'enabled' || r.approved_permissions_json === null) return false;
-  return pendingOf(parseManifestJson(r.manifest_json), parseApproved(r.approved_permissions_json)).length === 0;
+  return pendingOf(parseManifestJson(r.manifest_json), r.approved_permissions_json).length === 0;
 }
 
 export function toInstalledPlugin(r: PluginsTable): InstalledPlugin {
   const manifest = parseManifestJson(r.manifest_json);
   const approved = parseApproved(r.approved_permissions_json);
-  const pending = pendingOf(manifest, approved);
+  const pending = pendingOf(manifest, r.approved_permissions_json);
   const reasons = highRiskReasons(manifest.permissions, manifest.limits.network);
   return {
     id: r.id,

@@ -22,13 +22,13 @@ import type { DB, PluginsTable, PluginTokensTable, TenantPluginsTable } from '..
 import { writeAudit, type AuditActor } from '../security/audit.js';
 import type { SecretStore } from '../security/secrets/types.js';
 import type { PluginManifest } from './manifest.js';
-import { addedPermissions, highRiskReasons } from './permissions.js';
+import { highRiskReasons } from './permissions.js';
 import { PluginPackageError, readPluginPackage } from './package.js';
 import {
   checkInstallable, copyPluginTree, newStagingDir, placeTree, readDirectoryManifest, removePluginFiles, stagingRoot,
 } from './install.js';
 import { appendPluginLog, listPluginLogs, prunePluginLogs } from './log-store.js';
-import { isRunnableRow, parseApproved, parseConfigJson, pendingOf, toInstalledPlugin, toTenantPlugin } from './registry-rows.js';
+import { approvalJson, isRunnableRow, parseConfigJson, pendingOf, toInstalledPlugin, toTenantPlugin } from './registry-rows.js';
 import {
   hashPluginToken, looksLikePluginToken, newPluginSecret, newPluginToken, parseScopes, toTokenInfo, tokenUsable,
   TOKEN_TOUCH_EVERY_MS, validateTokenScopes,
@@ -203,8 +203,7 @@ export class PluginRegistry implements PluginManagement {
         const update = { ...common, health_ok: null, health_checked_at: null, health_error: null };
         await trx.updateTable('plugins').set(update).where('id', '=', manifest.id).execute();
         const row: PluginsTable = { ...existing, ...update };
-        const approved = parseApproved(existing.approved_permissions_json);
-        const added = approved ? addedPermissions(approved, manifest.permissions) : [];
+        const added = existing.approved_permissions_json === null ? [] : pendingOf(manifest, existing.approved_permissions_json);
         const downgrade = semver.valid(existing.version) && semver.lt(manifest.version, existing.version);
         await writeAudit(trx, {
           tenantId: null,
@@ -253,10 +252,10 @@ export class PluginRegistry implements PluginManagement {
   async approve(id: string, actor: AuditActor, opts: { allowPrivate?: boolean } = {}): Promise<InstalledPlugin> {
     const row = await this.change(id, async (trx, r) => {
       const manifest = JSON.parse(r.manifest_json) as PluginManifest;
-      const pending = pendingOf(manifest, parseApproved(r.approved_permissions_json));
+      const pending = pendingOf(manifest, r.approved_permissions_json);
       // Without an explicit decision the earlier private-address decision stands (re-approvals after upgrades).
       const allowPrivate = opts.allowPrivate === undefined ? Number(r.allow_private) : opts.allowPrivate ? 1 : 0;
-      const set = { approved_permissions_json: JSON.stringify(manifest.permissions), allow_private: allowPrivate, updated_at: this.now() };
+      const set = { approved_permissions_json: approvalJson(manifest), allow_private: allowPrivate, updated_at: this.now() };
       await trx.updateTable('plugins').set(set).where('id', '=', id).execute();
       const reasons = highRiskReasons(manifest.permissions, manifest.limits.network);
       await this.audit(trx, 'plugin.approved', actor, id, {

@@ -201,6 +201,17 @@ describe('plugin registry', () => {
     await registry.installFromDirectory(again, cliActor);
     assert.equal(await readFile(join(pluginsDir, ECHO_ID, '1.1.0', 'echo.mjs'), 'utf8'), '// v2 of 1.1.0\n');
     assert.equal(existsSync(join(pluginsDir, ECHO_ID, '1.2.0')), false);
+
+    // A wider [limits] network is high risk: it waits for approval like an added permission.
+    assert.ok(await registry.runnable(ECHO_ID));
+    const wider = await registry.installFromDirectory(
+      await source(echoToml({ version: '1.3.0', permissions: 'read_headers = true', extra: '[limits]\nnetwork = "unlimited"' })),
+      cliActor,
+    );
+    assert.deepEqual(wider.plugin.pendingPermissions, [{ permission: 'network', from: 'none', to: 'unlimited' }]);
+    assert.equal(await registry.runnable(ECHO_ID), null);
+    await registry.approve(ECHO_ID, cliActor);
+    assert.ok(await registry.runnable(ECHO_ID));
   });
 
   test('HTTP endpoints must match the egress allowlist (install and upgrade)', async () => {
