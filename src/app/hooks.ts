@@ -95,6 +95,7 @@ export function buildHookSystem(app: AppContext, opts: BuildHookSystemOptions): 
     now: opts.now,
     logger,
     audit: (entry) => writeAudit(app.db, entry),
+    egressAllowlist: () => app.config.plugins.egress_allowlist,
   });
   const system: HookSystem = { plugins, hooks, runner, breaker, metrics, events: opts.events, callbackUrl };
   systems.set(app, system);

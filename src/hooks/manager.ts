@@ -25,6 +25,7 @@ import type { DnsResolver } from '../dns/index.js';
 import type { AuditEntry } from '../security/audit.js';
 import { filterPayload, NO_PERMISSIONS, canWrite, type HookPayloadSource, type Permissions, type WriteKind } from '../plugins/permissions.js';
 import type { PluginDirectory, RunnablePlugin } from '../plugins/types.js';
+import { isEndpointAllowed } from '../plugins/egress-allowlist.js';
 import { aggregate, stopsChain, type ScoreMode } from './aggregate.js';
 import { openAction, type BreakerDecision, type BreakerKey, type BreakerSnapshot, type CircuitBreaker } from './circuit-breaker.js';
 import { validateHookResponse } from './config.js';
@@ -75,6 +76,11 @@ export interface HookManagerDeps {
   audit?: (entry: AuditEntry) => Promise<void>;
   /** Tests: how script limits are applied (default: prlimit when present). */
   scriptLimitMethod?: LimitMethod;
+  /**
+   * `plugins.egress_allowlist`, read per call (reloadable): an endpoint whose host was removed from
+   * the list after the install is not called any more (SPEC §7 egress). Absent → not checked (tests).
+   */
+  egressAllowlist?: () => readonly string[];
 }
 
 /** SPEC §6 table: every type but post_receive runs while a client waits. */
@@ -378,6 +384,10 @@ export class HookManager implements HookRunner {
         secrets = await plugin.secrets();
       } catch (err) {
         return { ok: false, kind: 'error', message: `signing secrets unavailable: ${(err as Error).message}`, durationMs: 0, bytesOut: 0, bytesIn: 0 };
+      }
+      const allowlist = this.deps.egressAllowlist?.();
+      if (allowlist && !isEndpointAllowed(entry.endpoint, allowlist)) {
+        return { ok: false, kind: 'error', message: 'endpoint host is no longer in plugins.egress_allowlist', durationMs: 0, bytesOut: 0, bytesIn: 0 };
       }
       return callHttpPlugin({
         endpoint: entry.endpoint,

@@ -560,3 +560,31 @@ test('runOne with bypassBreaker returns the raw exchange (the test endpoint)', a
   const rows = await tdb.db.kysely.selectFrom('hook_breakers').selectAll().where('hook_id', '=', hook.id).execute();
   assert.equal(rows.length, 0);
 });
+
+test('an endpoint whose host left plugins.egress_allowlist is not called any more', async () => {
+  dir.addHttp('com.example.gone');
+  handlers.set('com.example.gone', answer({ action: 'allow' }));
+  source.set([{ id: hid('egress'), type: 'pre_delivery', plugin_id: 'com.example.gone', on_error: 'tempfail' }]);
+  let allowlist: string[] = ['127.0.0.1'];
+  const guarded = new HookManager({
+    hooks: source,
+    plugins: dir,
+    breaker: new CircuitBreaker(new DatabaseBreakerStore(tdb.db)),
+    resolver: { resolve4: async () => [], resolve6: async () => [] },
+    metrics: null,
+    scoreMode: () => 'max',
+    callbackUrl: () => null,
+    now: () => clock,
+    logger: { warn: () => undefined },
+    egressAllowlist: () => allowlist,
+  });
+  assert.equal((await guarded.runChain(chain('pre_delivery'))).calls[0].outcome, 'ok');
+  assert.equal(received.length, 1);
+
+  allowlist = ['hooks.example.com'];
+  const out = await guarded.runChain(chain('pre_delivery'));
+  assert.equal(out.calls[0].outcome, 'error');
+  assert.match(out.calls[0].error ?? '', /no longer in plugins\.egress_allowlist/);
+  assert.equal(out.decision.action, 'tempfail', 'on_error applies');
+  assert.equal(received.length, 1, 'the plugin got no second request');
+});
