@@ -88,6 +88,9 @@ function isSync(type: HookType): boolean {
   return type !== 'post_receive';
 }
 
+/** Lines of a successful script call's stderr written to the plugin log. */
+const STDERR_LOG_LINES = 20;
+
 function oneLine(text: string): string {
   const line = text.replace(/[\r\n\t]+/g, ' ').trim();
   return line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)}…` : line;
@@ -341,6 +344,7 @@ export class HookManager implements HookRunner {
     });
 
     if (outcome !== 'ok') await this.logFailure(hook, plugin.id, tenantId, opts.messageId, outcome, error ?? '', exec.stderr, action);
+    else if (exec.stderr?.trim()) await this.logStderr(hook, plugin.id, tenantId, opts.messageId, exec.stderr);
     if (refused.length > 0) await this.reportRefused(hook, plugin.id, tenantId, opts.messageId, refused);
 
     const record: HookCallRecord = { ...base, outcome, durationMs };
@@ -431,6 +435,18 @@ export class HookManager implements HookRunner {
     );
     this.deps.logger.warn({ hookId: hook.id, pluginId, messageId, outcome, action, error: oneLine(error) }, 'hook call failed');
     await this.deps.plugins.log({ pluginId, tenantId, level: 'warn', hookId: hook.id, messageId, message });
+  }
+
+  /**
+   * A script's stderr is its log (docs/plugins.md "Script plugins"), also when the call succeeded:
+   * one row per line, at most STDERR_LOG_LINES per call (the executor already keeps only the last
+   * 8 KiB), so a chatty script cannot flood the plugin log.
+   */
+  private async logStderr(hook: StoredHook, pluginId: string, tenantId: string | null, messageId: string | null, stderr: string): Promise<void> {
+    const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean).slice(-STDERR_LOG_LINES);
+    for (const line of lines) {
+      await this.deps.plugins.log({ pluginId, tenantId, level: 'info', hookId: hook.id, messageId, message: oneLine(line) });
+    }
   }
 
   private async reportRefused(hook: StoredHook, pluginId: string, tenantId: string | null, messageId: string | null, refused: WriteKind[]): Promise<void> {
