@@ -154,7 +154,9 @@ export class HookManager implements HookRunner {
   // ── Chains ───────────────────────────────────────────────────────────────────────────────────
 
   async runChain(input: ChainInput): Promise<ChainOutcome> {
-    const hooks = await this.deps.hooks.active(input.type, input.tenantIds);
+    const hooks = (await this.deps.hooks.active(input.type, input.tenantIds)).filter(
+      (h) => input.policyPhase === undefined || h.requires_before_policy === (input.policyPhase === 'before'),
+    );
     const payloads = new Map<string | null, Promise<HookPayloadSource>>();
     const payloadFor = (tenantId: string | null) => {
       let p = payloads.get(tenantId);

@@ -89,6 +89,11 @@ export interface ChainInput {
   payload(tenantId: string | null): Promise<HookPayloadSource>;
   /** For logs and plugin logs. */
   messageId: string | null;
+  /**
+   * pre_send only (SPEC §6 `requires_before_policy`): `before` runs just the hooks that must see
+   * the message before the outbound policy engine, `after` the others; absent = all of them.
+   */
+  policyPhase?: 'before' | 'after';
   /** Cancels the chain (shutdown / client gone). */
   signal?: AbortSignal;
 }

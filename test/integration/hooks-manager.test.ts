@@ -588,3 +588,21 @@ test('an endpoint whose host left plugins.egress_allowlist is not called any mor
   assert.equal(out.decision.action, 'tempfail', 'on_error applies');
   assert.equal(received.length, 1, 'the plugin got no second request');
 });
+
+test('pre_send: requires_before_policy hooks run in the "before" phase, the others in the "after" phase', async () => {
+  dir.addHttp('com.example.early');
+  dir.addHttp('com.example.late');
+  const early = hid('early');
+  const late = hid('late');
+  source.set([
+    { id: early, type: 'pre_send', plugin_id: 'com.example.early', requires_before_policy: true },
+    { id: late, type: 'pre_send', plugin_id: 'com.example.late' },
+  ]);
+  const before = await manager.runChain(chain('pre_send', { policyPhase: 'before' }));
+  assert.deepEqual(before.calls.map((c) => c.hookId), [early]);
+  const afterPolicy = await manager.runChain(chain('pre_send', { policyPhase: 'after' }));
+  assert.deepEqual(afterPolicy.calls.map((c) => c.hookId), [late]);
+  const all = await manager.runChain(chain('pre_send'));
+  assert.deepEqual(all.calls.map((c) => c.hookId).sort(), [early, late].sort());
+  assert.deepEqual(received.map((r) => r.pluginId), ['com.example.early', 'com.example.late', ...all.calls.map((c) => c.pluginId)]);
+});
