@@ -44,11 +44,13 @@ export interface BuildHookSystemOptions {
 const systems = new WeakMap<AppContext, HookSystem>();
 
 /**
- * Base URL plugins reach the API under. The config has no public-URL key, so it is the HTTP
- * listener's address; a wildcard bind address (0.0.0.0, ::) names no host a plugin could call, so
+ * Base URL plugins reach the API under: `api.public_url` when set, else the HTTP listener's
+ * address; a wildcard bind address (0.0.0.0, ::) names no host a plugin could call, so
  * the node's `server.hostname` stands in for it. IPv6 literals are bracketed (RFC 3986 §3.2.2).
  */
-export function apiBaseUrl(config: Pick<Config, 'listeners' | 'server'>): string {
+export function apiBaseUrl(config: Pick<Config, 'listeners' | 'server' | 'api'>): string {
+  // Behind a reverse proxy or a load balancer, the admin names the URL plugins must use.
+  if (config.api.public_url) return config.api.public_url;
   const { host, port } = config.listeners.http;
   const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '*';
   let name = wildcard ? config.server.hostname : host;

@@ -39,6 +39,13 @@ export const ApiConfigSchema = Type.Object(
       description:
         'Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/-Proto are believed (client address for rate limits, lockout and audit; HSTS over https). Empty = the TCP peer is the client.',
     }),
+    public_url: Type.String({
+      default: '',
+      maxLength: 255,
+      pattern: '^(https?://[^/?#\\s]+)?$',
+      description: 'Base URL plugins reach the API at (`https://mail.example.com`), used for `callback_url` in hook payloads. Empty = the HTTP listener\'s address.',
+      ...reloadable,
+    }),
     docs_enabled: Type.Boolean({ default: true, description: 'Serve interactive API docs at `/api/v1/docs`.' }),
     rate_limit: RateLimitConfigSchema,
   },
