@@ -22,6 +22,7 @@ import { ImapConfigSchema } from './sections/imap.js';
 import { Pop3ConfigSchema } from './sections/pop3.js';
 import { ApiConfigSchema, AuditConfigSchema, WebhooksConfigSchema } from './sections/api.js';
 import { HooksConfigSchema, PluginsConfigSchema } from './sections/plugins.js';
+import { OutboundConfigSchema } from './sections/outbound.js';
 
 const reloadable = { 'x-reloadable': true } as const;
 const secret = { 'x-secret': true } as const;
@@ -194,6 +195,7 @@ export const ConfigSchema = Type.Object(
     webhooks: WebhooksConfigSchema,
     hooks: HooksConfigSchema,
     plugins: PluginsConfigSchema,
+    outbound: OutboundConfigSchema,
     shutdown: Type.Object(
       {
         smtp_drain_seconds: Type.Integer({ minimum: 0, maximum: 600, default: 60, description: 'On SIGTERM, how long open SMTP sessions may finish.' }),

@@ -457,6 +457,102 @@ export interface MessagePluginMetadataTable {
   updated_at: number;
 }
 
+/** Outbound queue record state (migration 0012). */
+export type OutboundStatus = 'queued' | 'delivering' | 'delivered' | 'bounced' | 'partial' | 'deleted';
+export type OutboundRecipientStatus = 'pending' | 'deferred' | 'delivered' | 'bounced' | 'cancelled';
+/** SPEC §8 levels of a sending account. */
+export type OutboundLevel = 'normal' | 'soft' | 'hard';
+
+/** A submitted message with remote recipients (migration 0012). */
+export interface OutboundMessagesTable {
+  /** The pipeline's queue id. */
+  id: string;
+  tenant_id: string;
+  /** The stored message (messages.id) whose blob is sent. */
+  message_id: string;
+  user_id: string | null;
+  /** Envelope sender; '' for a null sender (DSNs). */
+  mail_from: string;
+  status: OutboundStatus;
+  held: number;
+  size: number;
+  /** The policy decision with its signals (SPEC §8). */
+  policy_json: string | null;
+  /** The current delivery job in the `outbound` queue. */
+  job_id: string | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  delay_warned: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OutboundRecipientsTable {
+  id: string;
+  outbound_id: string;
+  tenant_id: string;
+  address: string;
+  /** Lower-case ASCII domain of the address (the destination). */
+  domain: string;
+  status: OutboundRecipientStatus;
+  attempts: number;
+  last_code: number | null;
+  last_reply: string | null;
+  last_attempt_at: number | null;
+  finished_at: number | null;
+}
+
+/** One delivery attempt to one destination, with its transcript (migration 0012). */
+export interface OutboundAttemptsTable {
+  id: string;
+  outbound_id: string;
+  domain: string;
+  at: number;
+  mx_host: string | null;
+  address: string | null;
+  /** e.g. `TLSv1.3` or `none`. */
+  tls: string | null;
+  /** `delivered`, `deferred`, `bounced`, `partial`, `error`. */
+  result: string;
+  transcript: string;
+}
+
+/** Policy state of a sending account (migration 0012). */
+export interface OutboundAccountsTable {
+  user_id: string;
+  tenant_id: string;
+  level: OutboundLevel;
+  suspended_at: number | null;
+  suspended_reason: string | null;
+  auto_reenable_at: number | null;
+  last_score: number | null;
+  updated_at: number;
+}
+
+/** Accounts with raised sending limits (migration 0012). */
+export interface OutboundWhitelistTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  profile: string;
+  hourly_limit: number;
+  daily_limit: number;
+  note: string;
+  created_at: number;
+}
+
+/** Policy history: blocks, suspensions, admin reports (migration 0012). */
+export interface OutboundEventsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string | null;
+  domain_id: string | null;
+  /** `blocked`, `soft_limited`, `suspended`, `unsuspended`, `reported`, `domain_limited`. */
+  kind: string;
+  at: number;
+  details_json: string;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -490,4 +586,10 @@ export interface DB {
   hooks: HooksTable;
   plugin_logs: PluginLogsTable;
   message_plugin_metadata: MessagePluginMetadataTable;
+  outbound_messages: OutboundMessagesTable;
+  outbound_recipients: OutboundRecipientsTable;
+  outbound_attempts: OutboundAttemptsTable;
+  outbound_accounts: OutboundAccountsTable;
+  outbound_whitelist: OutboundWhitelistTable;
+  outbound_events: OutboundEventsTable;
 }

@@ -12,5 +12,6 @@ import { migration0008 } from './0008_api_auth.js';
 import { migration0009 } from './0009_message_list.js';
 import { migration0010 } from './0010_hook_breakers.js';
 import { migration0011 } from './0011_plugins.js';
+import { migration0012 } from './0012_outbound.js';
 
-export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011];
+export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011, migration0012];
