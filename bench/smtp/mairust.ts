@@ -35,6 +35,20 @@ export interface MairustOptions {
   user: string;
   /** Cluster shape: PostgreSQL admin URL (a database is created under it) and the S3 server. */
   cluster?: { pgAdminUrl: string; s3: S3Settings };
+  /** Row label in the results table; default by shape. */
+  name?: string;
+  /** Extra top-level sections for config.yaml (YAML lines, e.g. `plugins:` + its keys for bench/hooks). */
+  configLines?: string[];
+  /**
+   * Runs after the tenant, domain and mailbox exist and before `serve` starts, with the server's
+   * environment (for more CLI set-up, e.g. installing a plugin and creating a hook).
+   */
+  setup?: (ctx: { env: Record<string, string>; dir: string }) => Promise<void>;
+}
+
+/** A started MaiRust: a benchmark target plus its HTTP port (for /metrics). */
+export interface MairustTarget extends BenchTarget {
+  httpPort: number;
 }
 
 const STOP_TIMEOUT_MS = 30_000;
@@ -102,11 +116,11 @@ function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startMairust(opts: MairustOptions): Promise<BenchTarget> {
+export async function startMairust(opts: MairustOptions): Promise<MairustTarget> {
   const { dir, cluster } = opts;
   const ports = { http: await freePort(), smtp: await freePort(), submission: await freePort(), smtps: await freePort() };
   const config = join(dir, 'config.yaml');
-  writeFileSync(config, [`dns:`, `  servers: ["${opts.dnsAddress}"]`, `smtp:`, `  max_connections_per_ip: 200`, ''].join('\n'));
+  writeFileSync(config, [`dns:`, `  servers: ["${opts.dnsAddress}"]`, `smtp:`, `  max_connections_per_ip: 200`, ...(opts.configLines ?? []), ''].join('\n'));
   const env: Record<string, string> = {
     MAIRUST_DATA_DIR: dir,
     MAIRUST_CONFIG: config,
@@ -145,6 +159,7 @@ export async function startMairust(opts: MairustOptions): Promise<BenchTarget> {
     const r = await runCli(args, env);
     if (r.code !== 0) throw new Error(`mairust ${args.join(' ')}: ${r.stderr}`);
   }
+  if (opts.setup) await opts.setup({ env, dir });
 
   const logFd = openSync(join(dir, 'server.log'), 'a');
   const child = spawn(process.execPath, [bin, 'serve'], {
@@ -165,7 +180,8 @@ export async function startMairust(opts: MairustOptions): Promise<BenchTarget> {
   const db: Database = await openDatabase(env.MAIRUST_DATABASE_URL ?? `sqlite:${join(dir, 'mairust.db')}`);
   const recipient = `${opts.user}@${opts.domain}`;
   return {
-    name: cluster ? 'MaiRust PostgreSQL + S3' : 'MaiRust SQLite + files',
+    name: opts.name ?? (cluster ? 'MaiRust PostgreSQL + S3' : 'MaiRust SQLite + files'),
+    httpPort: ports.http,
     host: '127.0.0.1',
     port: ports.smtp,
     recipient,

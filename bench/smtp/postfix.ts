@@ -38,7 +38,18 @@ export function postfixVersion(): string {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
-export async function startPostfix(opts: { dir: string; port: number; domain: string; user: string }): Promise<BenchTarget> {
+export interface PostfixOptions {
+  dir: string;
+  port: number;
+  domain: string;
+  user: string;
+  /** Row label in the results table; default `Postfix → Maildir`. */
+  name?: string;
+  /** Extra main.cf lines, appended after the template (a later setting wins in main.cf). */
+  mainCf?: string[];
+}
+
+export async function startPostfix(opts: PostfixOptions): Promise<BenchTarget> {
   const { dir, port, domain, user } = opts;
   const conf = join(dir, 'conf');
   for (const d of ['conf', 'queue', 'data', 'mail']) mkdirSync(join(dir, d), { recursive: true });
@@ -48,7 +59,8 @@ export async function startPostfix(opts: { dir: string; port: number; domain: st
   chownSync(join(dir, 'data'), postfixUid, 0);
   chownSync(join(dir, 'mail'), NOBODY, NOBODY);
   const values = { DIR: dir, PORT: String(port), DOMAIN: domain };
-  writeFileSync(join(conf, 'main.cf'), fill('main.cf.in', values));
+  const extra = opts.mainCf?.length ? `${opts.mainCf.join('\n')}\n` : '';
+  writeFileSync(join(conf, 'main.cf'), fill('main.cf.in', values) + extra);
   writeFileSync(join(conf, 'master.cf'), fill('master.cf.in', values));
   // virtual(8): a result ending in "/" means Maildir (relative to virtual_mailbox_base).
   writeFileSync(join(conf, 'vmailbox'), `${user}@${domain} ${domain}/${user}/\n`);
@@ -56,7 +68,7 @@ export async function startPostfix(opts: { dir: string; port: number; domain: st
   run('/usr/sbin/postfix', ['-c', conf, 'start']);
   const maildirNew = join(dir, 'mail', domain, user, 'new');
   return {
-    name: 'Postfix → Maildir',
+    name: opts.name ?? 'Postfix → Maildir',
     host: '127.0.0.1',
     port,
     recipient: `${user}@${domain}`,
