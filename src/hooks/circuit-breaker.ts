@@ -254,6 +254,34 @@ export interface CircuitBreakerOptions {
   profiles?: Partial<Record<BreakerProfileName, BreakerProfile>>;
 }
 
+function pendingKey(id: BreakerId): string {
+  return `${id.hookId}\u0000${id.pluginId}`;
+}
+
+/** `buckets` with one more call in the bucket of `now` (old buckets dropped). */
+function addCall(buckets: readonly WindowBucket[], p: BreakerProfile, now: number): WindowBucket[] {
+  const start = Math.floor(now / p.bucketMs) * p.bucketMs;
+  const out = liveBuckets(buckets, p, now).map((b) => ({ ...b }));
+  const b = out.find((x) => x.start === start);
+  if (b) b.calls += 1;
+  else out.push({ start, calls: 1, failures: 0 });
+  return out.sort((a, b2) => a.start - b2.start);
+}
+
+/** The stored state with not-yet-written successes added to its window. */
+function withPending(cur: BreakerState | null, pending: readonly WindowBucket[], p: BreakerProfile, now: number): BreakerState | null {
+  if (pending.length === 0) return cur;
+  const base = cur ?? closedState(now);
+  const buckets = liveBuckets(base.buckets, p, now).map((b) => ({ ...b }));
+  for (const add of liveBuckets(pending, p, now)) {
+    const b = buckets.find((x) => x.start === add.start);
+    if (b) b.calls += add.calls;
+    else buckets.push({ ...add });
+  }
+  buckets.sort((a, b) => a.start - b.start);
+  return { ...base, buckets };
+}
+
 export class CircuitBreaker {
   private readonly profiles: Record<BreakerProfileName, BreakerProfile>;
 
@@ -280,18 +308,43 @@ export class CircuitBreaker {
     });
   }
 
+  /**
+   * Successes of healthy breakers not written yet, per breaker, as window buckets (calls only).
+   * Writing every success costs a locked write per plugin call (an fsync on SQLite; bench/hooks
+   * measured it). While a breaker is closed with no failure in its window, a success changes no
+   * decision, so it is only counted here; the counts are folded into the stored state at the
+   * breaker's next write (the next failure), where they dilute the failure ratio as before. In a
+   * cluster each node folds in its own successes, so the ratio another node sees may lean towards
+   * failures until then — the safe side.
+   */
+  private readonly pendingSuccesses = new Map<string, WindowBucket[]>();
+
   /** Counts a call's outcome; pass `probe` as `decide` returned it for that call. */
   async record(key: BreakerKey, outcome: BreakerOutcome, now: number, opts: { probe?: boolean } = {}): Promise<void> {
     const p = this.profileFor(key.hookType);
-    await this.store.update(key, (cur) => ({ next: recordStep(cur, p, outcome, now, opts.probe), result: undefined }));
+    const id = pendingKey(key);
+    if (outcome === 'success') {
+      const seen = await this.store.read(key);
+      if (!seen || (seen.state === 'closed' && seen.consecutiveFailures === 0 && windowTotals(seen.buckets, p, now).failures === 0)) {
+        this.pendingSuccesses.set(id, addCall(this.pendingSuccesses.get(id) ?? [], p, now));
+        return;
+      }
+    }
+    const pending = this.pendingSuccesses.get(id) ?? [];
+    this.pendingSuccesses.delete(id);
+    await this.store.update(key, (cur) => ({ next: recordStep(withPending(cur, pending, p, now), p, outcome, now, opts.probe), result: undefined }));
   }
 
   async state(key: BreakerKey, now: number): Promise<BreakerSnapshot> {
-    return snapshotOf(await this.store.read(key), this.profileFor(key.hookType), now);
+    const p = this.profileFor(key.hookType);
+    const stored = await this.store.read(key);
+    const pending = this.pendingSuccesses.get(pendingKey(key)) ?? [];
+    return snapshotOf(pending.length > 0 ? withPending(stored, pending, p, now) : stored, p, now);
   }
 
   /** Manual reset (API/CLI): the breaker closes with empty counters. */
   async reset(key: BreakerId): Promise<void> {
+    this.pendingSuccesses.delete(pendingKey(key));
     await this.store.delete(key);
   }
 }
