@@ -17,6 +17,7 @@ import { WebhookPublisher, type EventPublisher } from '../webhooks/index.js';
 import type { SecretStore } from '../security/secrets/types.js';
 import { DkimKeyService } from '../emailauth/dkim-keys.js';
 import { buildHookSystem, type HookSystem } from './hooks.js';
+import type { InboundPipeline } from '../pipeline/inbound/contract.js';
 
 export interface BuildApiOptions {
   /** `MAIRUST_EMERGENCY_TOKEN` (SPEC §10); default: the process environment. */
@@ -27,6 +28,8 @@ export interface BuildApiOptions {
   events?: EventPublisher;
   /** The hook system the mail pipeline uses (default: the app's, see buildHookSystem). */
   hookSystem?: HookSystem;
+  /** The inbound pipeline, for the send API (SPEC §3.2: the same path as submission). */
+  pipeline?: InboundPipeline;
 }
 
 /** The event webhook publisher (shared by the API and the inbound pipeline). */
@@ -52,6 +55,7 @@ export async function buildApiDeps(app: AppContext, opts: BuildApiOptions = {}):
     events,
     dkim: new DkimKeyService({ db: app.db, secrets, now }),
     hookSystem,
+    pipeline: opts.pipeline,
     emergencyToken: emergency && emergency.length >= 32 ? emergency : undefined,
     now,
   };

@@ -16,7 +16,10 @@ import { migrateUp } from '../store/db/migrator.js';
 import { createBlobStore, type BlobStore } from '../store/blob/index.js';
 import { createChangeBus } from '../store/events/index.js';
 import type { ChangeBus } from '../store/events/change-bus.js';
-import { DatabaseQueue } from '../queue/db-queue.js';
+import type { DatabaseQueue } from '../queue/db-queue.js';
+import { NatsQueue } from '../queue/nats-queue.js';
+import { createQueue } from '../queue/index.js';
+import type { QueueMetricEvent } from '../queue/options.js';
 import type { Queue } from '../queue/queue.js';
 import { MailboxStateService } from '../core/mailbox-state/service.js';
 import { tenantStorageLimitFromPlans } from '../core/mailbox-state/index.js';
@@ -53,7 +56,8 @@ export interface AppContext {
   readonly resolver: DnsResolver;
   readonly blobs: BlobStore;
   readonly bus: ChangeBus;
-  readonly queue: DatabaseQueue & Queue;
+  /** `queue.backend`: jobs in the database, or NATS JetStream (with a transactional outbox in the database). */
+  readonly queue: (DatabaseQueue | NatsQueue) & Queue;
   readonly mailboxState: MailboxStateService;
   readonly tenancy: TenancyService;
   close(): Promise<void>;
@@ -108,16 +112,16 @@ export async function openApp(opts: OpenOptions = {}): Promise<AppContext> {
     closers.push(() => blobs.close());
     const bus = await createChangeBus(opts.sharedBus ? config.events.backend : 'memory', db, { nodeId, logger });
     closers.push(() => bus.close());
-    const queue = new DatabaseQueue(db, {
+    const queue = createQueue(db, {
       nodeId,
-      pollIntervalMs: config.queue.poll_interval_ms,
-      leaseSeconds: config.queue.lease_seconds,
-      defaultBackoffSeconds: config.queue.default_backoff_seconds,
-      defaultMaxAttempts: config.queue.default_max_attempts,
+      config: config.queue,
+      natsServers: config.nats.servers,
       logger: logger.child({ component: 'queue' }),
-      onMetrics: (event, queueName) => metrics.queueJobs.inc({ queue: queueName, result: event }),
+      onMetrics: (event: QueueMetricEvent, queueName: string) => metrics.queueJobs.inc({ queue: queueName, result: event }),
     });
     closers.push(() => queue.stop(0));
+    // Fail at start, not at the first message, when NATS is unreachable.
+    if (queue instanceof NatsQueue) await queue.start();
     const mailboxState = new MailboxStateService({
       db,
       blobs,

@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { verifyMessage } from '../emailauth/index.js';
 import { InboundPipelineImpl, postReceiveEnqueuerFrom, preDeliveryHookFrom, preReceiveHookFrom, removeStaleSpoolFiles } from '../pipeline/inbound/index.js';
 import type { HookSystem } from './hooks.js';
+import type { InboundPipelineDeps } from '../pipeline/inbound/deps.js';
+import type { InboundPipeline } from '../pipeline/inbound/contract.js';
 import { createSmtpListener } from '../protocols/smtp/listener.js';
 import { ConnectionLimiter } from '../protocols/net/connection-limiter.js';
 import { smtpLimitsFromConfig } from '../protocols/smtp/limits.js';
@@ -35,13 +37,22 @@ function pipelineHooks(app: AppContext, system: HookSystem) {
 }
 
 export interface MailListeners {
+  /** The inbound pipeline the SMTP listeners use; the send API (POST /api/v1/send) uses it too. */
+  pipeline: InboundPipeline;
   /** name → bound port */
   ports: Record<string, number>;
   reloadTls(): Promise<void>;
   close(drainMs: number): Promise<void>;
 }
 
-export async function startMailListeners(app: AppContext, extra: { events?: EventPublisher; hookSystem?: HookSystem } = {}): Promise<MailListeners> {
+export interface MailListenerExtras {
+  events?: EventPublisher;
+  hookSystem?: HookSystem;
+  /** Submission stages: rate limiter + policy, pre_send hooks, DKIM (src/app/outbound.ts). */
+  outbound?: InboundPipelineDeps['outbound'];
+}
+
+export async function startMailListeners(app: AppContext, extra: MailListenerExtras = {}): Promise<MailListeners> {
   const config = app.config;
   const log = app.logger.child({ component: 'smtp' });
   const lockout = new Lockout(app.db);
@@ -68,6 +79,7 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
     metrics: app.metrics,
     events: extra.events,
     hooks: extra.hookSystem ? pipelineHooks(app, extra.hookSystem) : undefined,
+    outbound: extra.outbound,
   });
 
   const limits = smtpLimitsFromConfig(config.smtp, config.mail.max_message_bytes);
@@ -109,6 +121,7 @@ export async function startMailListeners(app: AppContext, extra: { events?: Even
   }
 
   return {
+    pipeline,
     ports: Object.assign({}, ...groups.map((g) => g.ports)),
     async reloadTls() {
       for (const g of groups) await g.reloadTls();

@@ -18,6 +18,8 @@ import { startMailListeners, type MailListeners } from './mail-listeners.js';
 import { buildApiDeps, eventPublisher, mountApi } from './api.js';
 import { buildHookSystem } from './hooks.js';
 import { startHookWorkers, type HookWorkers } from './hook-workers.js';
+import { outboundStages, startOutboundDelivery, type OutboundDelivery } from './outbound.js';
+import { createRateCounter } from '../http/api/rate-limit/index.js';
 import type { ApiDeps } from '../http/api/deps.js';
 import { openSecretStore } from '../security/secrets/index.js';
 import { startWebhookWorker, WebhookStore } from '../webhooks/index.js';
@@ -51,6 +53,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
   let stopSettingsSync: (() => void) | undefined;
   let stopAuditSink: (() => Promise<void>) | undefined;
   let hookWorkers: HookWorkers | undefined;
+  let outboundDelivery: OutboundDelivery | undefined;
+  let outboundCounter: ReturnType<typeof createRateCounter> | undefined;
   try {
     // A blob store that is down at start is a configuration or infrastructure error: say so and stop,
     // rather than accepting mail that cannot be stored (SPEC §4 failure behaviour).
@@ -94,7 +98,10 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     const events = eventPublisher(app);
     // One hook system for the mail pipeline and the API: one breaker view, one metrics registration.
     const hookSystem = buildHookSystem(app, { secrets, events });
-    mail = await startMailListeners(app, { events, hookSystem });
+    // Outbound rate counters: shared by every node (database or Redis, `api.rate_limit.backend`).
+    outboundCounter = createRateCounter(app.config.api.rate_limit, app.db);
+    const outbound = outboundStages(app, { secrets, counter: outboundCounter, events, hookSystem });
+    mail = await startMailListeners(app, { events, hookSystem, outbound });
     http = createHttpServer({
       logger: app.logger,
       metrics,
@@ -102,7 +109,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
       bodyLimitBytes: config.api.body_limit_bytes,
       trustProxy: config.api.trusted_proxies.length ? config.api.trusted_proxies : false,
     });
-    api = await buildApiDeps(app, { events, secrets, hookSystem });
+    api = await buildApiDeps(app, { events, secrets, hookSystem, pipeline: mail.pipeline });
     await mountApi(http, api);
     const { host, port } = config.listeners.http;
     await http.listen({ host, port });
@@ -111,6 +118,7 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
 
     maintenance = startMaintenance(app, () => app.config, api, hookSystem.plugins);
     hookWorkers = startHookWorkers(app, hookSystem);
+    outboundDelivery = startOutboundDelivery(app);
     const webhookLog = app.logger.child({ component: 'webhooks' });
     stopWebhooks = startWebhookWorker({
       queue: app.queue,
@@ -165,6 +173,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
           stopSettingsSync?.();
           await stopAuditSink?.();
           await app.queue.stop(app.config.shutdown.queue_drain_seconds * 1000);
+          await outboundDelivery?.stop();
+          await outboundCounter?.close();
           await api?.rateCounter.close();
           // 4. close the database and the rest.
           await app.close();
@@ -198,6 +208,8 @@ export async function startServer(opts: OpenOptions & { installSignalHandlers?: 
     await stopAuditSink?.().catch(() => {});
     await stopWebhooks?.().catch(() => {});
     await hookWorkers?.stop().catch(() => {});
+    await outboundDelivery?.stop().catch(() => {});
+    await outboundCounter?.close().catch(() => {});
     await mail?.close(0).catch(() => {});
     await http?.close().catch(() => {});
     await api?.rateCounter.close().catch(() => {});

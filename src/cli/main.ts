@@ -21,6 +21,8 @@ import { register as registerDb } from './db.js';
 import { register as registerSecrets } from './secrets.js';
 import { register as registerPlugin } from './plugin.js';
 import { register as registerHook } from './hook.js';
+import { register as registerDkim } from './dkim.js';
+import { register as registerOutbound } from './outbound.js';
 
 export function buildProgram(): { program: Command; cli: CliContext } {
   const program = new Command('mairust')
@@ -50,6 +52,7 @@ export function buildProgram(): { program: Command; cli: CliContext } {
   for (const register of [
     registerServe, registerMigrate, registerConfig, registerTenant, registerDomain, registerUser,
     registerMailbox, registerAlias, registerAdmin, registerQueue, registerDb, registerSecrets, registerPlugin, registerHook,
+    registerDkim, registerOutbound,
   ]) register(program, cli);
   return { program, cli };
 }

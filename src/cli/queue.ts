@@ -7,6 +7,12 @@ import type { Job } from '../queue/queue.js';
 import type { JobStatus } from '../store/db/types.js';
 import { MAX_LIST_LIMIT } from '../queue/db-queue.js';
 import type { CliContext } from './cli-context.js';
+import type { AppContext } from '../app/context.js';
+import { systemScope } from '../core/scope.js';
+import { cliActor } from '../security/audit.js';
+import { OutboundRecords, MAX_LIST, type OutboundRecord } from '../outbound/records.js';
+import { createDsnSender, statusOf } from '../outbound/dsn.js';
+import type { OutboundStatus } from '../store/db/types.js';
 
 const STATUSES: readonly JobStatus[] = ['ready', 'running', 'done', 'dead'];
 /** Table cells stay on one line; `queue show` prints the full error. */
@@ -47,8 +53,127 @@ function detail(job: Job) {
   };
 }
 
+/** The outbound queue records with the system scope (the CLI is the operator) and DSNs for `delete --bounce`. */
+function outboundRecords(app: AppContext): OutboundRecords {
+  const retry = () => app.config.outbound;
+  const dsn = createDsnSender({ db: app.db, mailboxState: app.mailboxState, tenancy: app.tenancy, queue: app.queue, hostname: app.config.server.hostname, retry, logger: app.logger });
+  return new OutboundRecords({
+    db: app.db,
+    queue: app.queue,
+    config: retry,
+    bounce: async (rec, rcpts) => {
+      await dsn.send({
+        tenantId: rec.tenantId,
+        outboundId: rec.id,
+        messageId: rec.messageId,
+        mailFrom: rec.mailFrom,
+        arrivedAt: rec.createdAt,
+        recipients: rcpts.map((r) => ({ address: r.address, action: 'failed', status: statusOf(r.lastReply, '5.0.0'), diagnostic: r.lastReply })),
+      });
+    },
+  });
+}
+
+function outboundSummary(r: OutboundRecord) {
+  return {
+    id: r.id,
+    tenant_id: r.tenantId,
+    status: r.held ? `${r.status} (held)` : r.status,
+    from: r.mailFrom || '<>',
+    recipients: Object.entries(r.counts).map(([k, v]) => `${k}:${v}`).join(' '),
+    attempts: r.attempts,
+    next_attempt_at: iso(r.nextAttemptAt),
+    created_at: iso(r.createdAt),
+  };
+}
+
+const OUTBOUND_STATUSES: readonly OutboundStatus[] = ['queued', 'delivering', 'delivered', 'bounced', 'partial', 'deleted'];
+
+/** `mairust queue outbound …` (SPEC §3.3: list, show, retry now, delete/bounce, hold/release, stats). */
+function registerOutbound(queue: Command, cli: CliContext): void {
+  const outbound = queue.command('outbound').description('the outbound mail queue (delivery to remote servers)');
+  const withRecords = async (fn: (records: OutboundRecords) => Promise<void>) => {
+    const app = await cli.open();
+    try {
+      await fn(outboundRecords(app));
+    } catch (err) {
+      cli.fail((err as Error).message, 1);
+    } finally {
+      await app.close();
+    }
+  };
+
+  outbound
+    .command('list')
+    .description('list outbound entries, newest first')
+    .option('--status <status>', `only entries in this status (${OUTBOUND_STATUSES.join(', ')})`)
+    .option('--domain <domain>', 'only entries with a recipient at this domain')
+    .option('--tenant <id>', "only this tenant's entries")
+    .option('--limit <n>', `entries, 1–${MAX_LIST}`, '50')
+    .action(async (opts: { status?: string; domain?: string; tenant?: string; limit: string }) => {
+      if (opts.status !== undefined && !OUTBOUND_STATUSES.includes(opts.status as OutboundStatus)) {
+        cli.fail(`--status must be one of ${OUTBOUND_STATUSES.join(', ')} (got ${opts.status})`, 2);
+        return;
+      }
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) {
+        cli.fail(`--limit must be an integer from 1 to ${MAX_LIST} (got ${opts.limit})`, 2);
+        return;
+      }
+      await withRecords(async (r) => {
+        const rows = await r.list(systemScope, { status: opts.status as OutboundStatus | undefined, domain: opts.domain, tenantId: opts.tenant, limit });
+        cli.print(cli.globals().json ? rows : rows.map(outboundSummary));
+      });
+    });
+
+  outbound
+    .command('show')
+    .description('show an entry with its recipients, attempts (SMTP transcripts) and policy decision')
+    .argument('<id>', 'queue id')
+    .action(async (id: string) => {
+      await withRecords(async (r) => {
+        const d = await r.show(systemScope, id);
+        cli.print({ ...d.record, createdAt: iso(d.record.createdAt), updatedAt: iso(d.record.updatedAt), nextAttemptAt: iso(d.record.nextAttemptAt), recipients: d.recipients, attempts: d.attempts.map((a) => ({ ...a, at: iso(a.at) })) });
+      });
+    });
+
+  for (const [name, description] of [
+    ['retry', 'make the next attempt due now'],
+    ['hold', 'hold an entry: it is not delivered until released'],
+    ['release', 'release a held entry: delivery resumes at once'],
+  ] as const) {
+    outbound
+      .command(name)
+      .description(description)
+      .argument('<id>', 'queue id')
+      .action(async (id: string) => {
+        await withRecords(async (r) => {
+          const rec = name === 'retry' ? await r.retryNow(systemScope, id, cliActor) : name === 'hold' ? await r.hold(systemScope, id, cliActor) : await r.release(systemScope, id, cliActor);
+          cli.print(outboundSummary(rec));
+        });
+      });
+  }
+
+  outbound
+    .command('delete')
+    .description('remove an entry from delivery: undelivered recipients are cancelled, or bounced with a DSN to the sender (--bounce)')
+    .argument('<id>', 'queue id')
+    .option('--bounce', 'send a DSN to the sender for the recipients not yet delivered')
+    .action(async (id: string, opts: { bounce?: boolean }) => {
+      await withRecords(async (r) => cli.print(outboundSummary(await r.delete(systemScope, id, { bounce: opts.bounce === true }, cliActor))));
+    });
+
+  outbound
+    .command('stats')
+    .description('count outbound entries per status')
+    .action(async () => {
+      await withRecords(async (r) => cli.print(await r.stats(systemScope)));
+    });
+}
+
 export function register(program: Command, cli: CliContext): void {
   const queue = program.command('queue').description('inspect and manage queued jobs');
+  registerOutbound(queue, cli);
 
   queue
     .command('list')

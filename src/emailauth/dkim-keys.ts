@@ -6,15 +6,17 @@
  * encryption) and never stored, logged or returned in clear. `privateKey` hands the signer a
  * `KeyObject`, which does not print its material when logged.
  *
- * Key generation is described per algorithm in `ALGORITHMS`, so Ed25519 (RFC 8463), rotation
- * (`retiring` → `retired`) and `mairust dkim generate` can be added beside RSA without changing
- * the callers: `ensureKey` only creates a key when the domain has no active one.
+ * Key generation is described per algorithm in `ALGORITHMS` (RSA-2048 and Ed25519, RFC 8463).
+ * `ensureKey` only creates a key when the domain has no active one; `generate` always adds one;
+ * `rotate` adds one and moves the previous active keys to `retiring` (still published, no longer
+ * signing); `retire` withdraws a key. Every change is audited in its transaction.
  */
 import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import { inScope, type Scope } from '../core/scope.js';
-import { NotFoundError, isUniqueViolation } from '../core/tenancy/errors.js';
+import { ConflictError, NotFoundError, isUniqueViolation } from '../core/tenancy/errors.js';
+import { writeAudit, type AuditActor } from '../security/audit.js';
 import type { Domain } from '../core/tenancy/types.js';
 import { newId, type Database } from '../store/db/database.js';
 import type { DB, DkimKeysTable } from '../store/db/types.js';
@@ -59,7 +61,7 @@ interface AlgorithmSpec {
  */
 export const RSA_BITS = 2048;
 
-const ALGORITHMS: Record<'rsa-sha256', AlgorithmSpec> & Partial<Record<DkimAlgorithm, AlgorithmSpec>> = {
+const ALGORITHMS: Record<DkimAlgorithm, AlgorithmSpec> = {
   'rsa-sha256': {
     k: 'rsa',
     async generate() {
@@ -70,8 +72,23 @@ const ALGORITHMS: Record<'rsa-sha256', AlgorithmSpec> & Partial<Record<DkimAlgor
       };
     },
   },
-  // 'ed25519-sha256' (RFC 8463: p= is the raw 32-byte key) comes with the outbound issue.
+  /**
+   * RFC 8463 §4.2: `p=` is the raw 32-byte Ed25519 public key in base64 — not the SPKI DER that
+   * RSA uses — so it is the last 32 bytes of the (fixed 12-byte prefix) SPKI encoding.
+   */
+  'ed25519-sha256': {
+    k: 'ed25519',
+    async generate() {
+      const { publicKey, privateKey } = await generateKeyPairAsync('ed25519');
+      return {
+        publicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64'),
+        privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      };
+    },
+  },
 };
+
+export const DKIM_ALGORITHMS: readonly DkimAlgorithm[] = ['rsa-sha256', 'ed25519-sha256'];
 
 /** The key type (`k=`) published for an algorithm. */
 export function keyTypeOf(algorithm: DkimAlgorithm): 'rsa' | 'ed25519' {
@@ -184,6 +201,126 @@ export class DkimKeyService {
       const winner = (await this.activeKeys(scope, domain.id)).find((k) => k.algorithm === algorithm);
       if (!winner) throw err;
       return winner;
+    }
+  }
+
+  /**
+   * A new key for the domain (new selector, status `active`), whatever keys it already has: the
+   * operator's explicit `mairust dkim generate` / `POST /domains/:id/dkim-keys`. With two active
+   * keys the signer uses the newest (dkim-sign.ts); both are published.
+   */
+  async generate(scope: Scope, domain: Pick<Domain, 'id'>, algorithm: DkimAlgorithm, actor: AuditActor): Promise<DkimKey> {
+    return this.createKey(scope, domain.id, algorithm, actor, 'generated');
+  }
+
+  /**
+   * Rotation (RFC 6376 §3.1 "selectors" exist for this; M3AAWG key rotation practice): a new key
+   * becomes active and signs from now on; the keys that were active become `retiring` — no longer
+   * used to sign but still published, because mail signed with them may still be in transit or
+   * waiting in queues and is verified against DNS on arrival. `retire` later withdraws them.
+   * `algorithm` defaults to the newest active key's (RSA when the domain has none).
+   */
+  async rotate(scope: Scope, domain: Pick<Domain, 'id'>, actor: AuditActor, algorithm?: DkimAlgorithm): Promise<{ key: DkimKey; retiring: DkimKey[] }> {
+    const before = await this.activeKeys(scope, domain.id);
+    const algo = algorithm ?? before[before.length - 1]?.algorithm ?? 'rsa-sha256';
+    const key = await this.createKey(scope, domain.id, algo, actor, 'rotated', async (trx, tenantId) => {
+      const olds = await this.activeRows(trx, scope, domain.id);
+      const ids = olds.map((r) => r.id).filter((id) => before.some((k) => k.id === id));
+      if (ids.length) await trx.updateTable('dkim_keys').set({ status: 'retiring' }).where('id', 'in', ids).where('tenant_id', '=', tenantId).execute();
+      return { retiring: ids };
+    });
+    const retiring = (await this.keysOf(scope, domain.id)).filter((k) => k.status === 'retiring' && before.some((b) => b.id === k.id));
+    return { key, retiring };
+  }
+
+  /**
+   * Withdraws a key: `retired` (no longer signs nor published; the row stays for the record). The
+   * domain's last active key cannot be retired (409): the domain would silently stop signing —
+   * rotate first. Not found outside the scope.
+   */
+  async retire(scope: Scope, keyId: string, actor: AuditActor): Promise<DkimKey> {
+    return this.kysely.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('dkim_keys').selectAll().where('id', '=', keyId).where(inScope(scope)).executeTakeFirst();
+      if (!row) throw new NotFoundError('DKIM key not found');
+      if (row.status === 'retired') return toKey(row);
+      if (row.status === 'active') {
+        const active = await this.activeRows(trx, scope, row.domain_id);
+        if (active.length <= 1) throw new ConflictError('this is the domain\'s only active DKIM key; rotate to a new key before retiring it');
+      }
+      const t = this.now();
+      await trx.updateTable('dkim_keys').set({ status: 'retired', retired_at: t }).where('id', '=', row.id).where('tenant_id', '=', row.tenant_id).execute();
+      await writeAudit(trx, {
+        tenantId: row.tenant_id,
+        eventType: 'dkim.key_retired',
+        actor,
+        target: { type: 'dkim_key', id: row.id },
+        metadata: { domain_id: row.domain_id, selector: row.selector, algorithm: row.algorithm, previous_status: row.status },
+      });
+      return toKey({ ...row, status: 'retired', retired_at: t });
+    });
+  }
+
+  /** Keys to publish in DNS: active and retiring (a retiring key still verifies mail in transit), oldest first. */
+  async publishedKeys(scope: Scope, domainId: string): Promise<DkimKey[]> {
+    return (await this.keysOf(scope, domainId)).filter((k) => k.status !== 'retired');
+  }
+
+  /** One key by id, public parts only; not found outside the scope. */
+  async get(scope: Scope, keyId: string): Promise<DkimKey> {
+    const row = await this.kysely.selectFrom('dkim_keys').selectAll().where('id', '=', keyId).where(inScope(scope)).executeTakeFirst();
+    if (!row) throw new NotFoundError('DKIM key not found');
+    return toKey(row);
+  }
+
+  /** Creates and audits a new active key; `extra` runs in the same transaction (rotation). */
+  private async createKey(
+    scope: Scope,
+    domainId: string,
+    algorithm: DkimAlgorithm,
+    actor: AuditActor,
+    verb: 'generated' | 'rotated',
+    extra?: (trx: Kysely<DB>, tenantId: string) => Promise<Record<string, unknown>>,
+  ): Promise<DkimKey> {
+    const spec = ALGORITHMS[algorithm];
+    if (!spec) throw new NotFoundError(`unknown DKIM algorithm ${String(algorithm)}`);
+    // Generated before the transaction (see ensureKey).
+    const generated = await spec.generate();
+    // A concurrent creation in the same month can take the selector between our read and insert:
+    // the unique index refuses ours, and a second attempt picks the next free name.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.kysely.transaction().execute(async (trx) => {
+          const d = await trx.selectFrom('domains').select(['id', 'tenant_id', 'name']).where('id', '=', domainId).where(inScope(scope)).executeTakeFirst();
+          if (!d) throw new NotFoundError('domain not found');
+          const taken = (await trx.selectFrom('dkim_keys').select('selector').where('domain_id', '=', d.id).where(inScope(scope)).execute()).map((r) => r.selector);
+          const more = extra ? await extra(trx, d.tenant_id) : {};
+          const secretId = await this.deps.secrets.put({ tenantId: d.tenant_id, kind: 'dkim', plaintext: generated.privatePem }, trx);
+          const t = this.now();
+          const row: DkimKeysTable = {
+            id: newId(),
+            tenant_id: d.tenant_id,
+            domain_id: d.id,
+            selector: selectorFor(t, taken),
+            algorithm,
+            public_key: generated.publicKey,
+            private_key_secret_id: secretId,
+            status: 'active',
+            created_at: t,
+            retired_at: null,
+          };
+          await trx.insertInto('dkim_keys').values(row).execute();
+          await writeAudit(trx, {
+            tenantId: d.tenant_id,
+            eventType: `dkim.key_${verb}`,
+            actor,
+            target: { type: 'dkim_key', id: row.id },
+            metadata: { domain_id: d.id, domain: d.name, selector: row.selector, algorithm, ...more },
+          });
+          return toKey(row);
+        });
+      } catch (err) {
+        if (!isUniqueViolation(err) || attempt >= 3) throw err;
+      }
     }
   }
 

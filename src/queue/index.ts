@@ -2,6 +2,7 @@
  * Builds the configured `Queue` adapter (for the composition root, src/app/) and re-exports the
  * queue's public pieces.
  */
+import { NatsQueue } from './nats-queue.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../store/db/database.js';
@@ -29,6 +30,8 @@ export interface CreateQueueOptions {
   config?: Partial<QueueConfig>;
   logger?: Logger;
   onMetrics?: (event: QueueMetricEvent, queue: string) => void;
+  /** `nats.servers`, for `backend: nats`. */
+  natsServers?: string[];
 }
 
 /** Maps `queue.*` config keys to adapter settings; also what a config reload passes to `setOptions`. */
@@ -41,18 +44,20 @@ export function queueSettingsFromConfig(config: Partial<QueueConfig>): DatabaseQ
   };
 }
 
-export function createQueue(db: Database, opts: CreateQueueOptions): DatabaseQueue {
+/**
+ * The queue of `queue.backend`: the database adapter, or NATS JetStream (SPEC §2) with its
+ * transactional outbox in `db` (so `enqueueIn` works with either).
+ */
+export function createQueue(db: Database, opts: CreateQueueOptions): DatabaseQueue | NatsQueue {
   const config = opts.config ?? {};
-  if (config.backend === 'nats') {
-    // SPEC §2: NATS JetStream is the optional external backend behind the same port; not built yet.
-    throw new Error('queue.backend "nats" is not available in this release; use "database"');
-  }
-  return new DatabaseQueue(db, {
+  const common = {
     nodeId: opts.nodeId,
     ...stripUndefined(queueSettingsFromConfig(config)),
     logger: opts.logger,
     onMetrics: opts.onMetrics,
-  });
+  };
+  if (config.backend === 'nats') return new NatsQueue({ ...common, servers: opts.natsServers, outbox: db });
+  return new DatabaseQueue(db, common);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -56,8 +56,11 @@ export function newJobRow(queue: string, payload: unknown, opts: EnqueueOptions,
   if (dedupeKey !== null && (typeof dedupeKey !== 'string' || dedupeKey.length === 0 || dedupeKey.length > MAX_DEDUPE_KEY_CHARS)) {
     throw new RangeError(`dedupeKey must be a non-empty string of at most ${MAX_DEDUPE_KEY_CHARS} characters`);
   }
+  if (opts.id !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(opts.id)) {
+    throw new RangeError('id must be a lower-case UUID');
+  }
   return {
-    id: newId(),
+    id: opts.id ?? newId(),
     queue,
     payload_json: json,
     status: 'ready',

@@ -26,12 +26,17 @@
  * - `dedupeKey`: a KV key `dedupe.<sha256>` created only if absent, holding the job id; it lives as
  *   long as the job (deleted with it and by `purgeDone`).
  *
- * Not offered: `enqueueIn` (a job cannot join a database transaction here; callers enqueue after
- * their commit, see queue.ts) and `wake` (a published hint reaches a waiting pull at once).
+ * `enqueueIn` goes through the transactional outbox (./outbox.ts) when the application's database
+ * is given (`outbox`): the job is written in the caller's transaction and relayed here after the
+ * commit (`wake`) or by the outbox timer. Without `outbox` it throws, as before.
  *
  * Names carry an optional `namespace` (./nats/names.ts) so independent installations or parallel
  * test suites share a NATS server without seeing one another.
  */
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/db/database.js';
+import type { DB } from '../store/db/types.js';
+import { QueueOutbox } from './outbox.js';
 import type { Logger } from 'pino';
 import {
   AckPolicy,
@@ -74,6 +79,8 @@ export interface NatsQueueOptions extends DatabaseQueueOptions {
   connection?: NatsConnection;
   /** Suffix of the stream, bucket and subject names; empty for the standard names. */
   namespace?: string;
+  /** The application's database: enables `enqueueIn` through the transactional outbox. */
+  outbox?: Database;
 }
 
 export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'];
@@ -110,6 +117,8 @@ export class NatsQueue implements Queue {
   private connected: Connected | null = null;
   private stopped = false;
 
+  private readonly outbox: QueueOutbox | null;
+
   constructor(private readonly opts: NatsQueueOptions) {
     this.nodeId = validateNodeId(opts.nodeId);
     this.names = natsNames(opts.namespace);
@@ -118,6 +127,19 @@ export class NatsQueue implements Queue {
     this.current = initialSettings(opts);
     this.servers = opts.servers && opts.servers.length > 0 ? [...opts.servers] : DEFAULT_NATS_SERVERS;
     this.ownConnection = opts.connection === undefined;
+    this.outbox = opts.outbox ? new QueueOutbox(opts.outbox, (q, p, o) => this.enqueue(q, p, o), this.log) : null;
+    this.outbox?.start();
+  }
+
+  /** The job commits with `trx` (transactional outbox); call `wake` after the commit. */
+  async enqueueIn<T>(trx: Kysely<DB>, queue: string, payload: T, opts: EnqueueOptions = {}): Promise<string> {
+    if (!this.outbox) throw new Error('the nats queue cannot enqueue inside a database transaction without an outbox database');
+    return this.outbox.add(trx, queue, payload, opts);
+  }
+
+  /** Relays committed outbox rows now. */
+  wake(_queue: string): void {
+    this.outbox?.wake();
   }
 
   /**
@@ -422,6 +444,7 @@ export class NatsQueue implements Queue {
   async stop(drainMs = 30_000): Promise<void> {
     if (!Number.isFinite(drainMs) || drainMs < 0) throw new RangeError(`drainMs must be a number >= 0 (got ${String(drainMs)})`);
     this.stopped = true;
+    await this.outbox?.stop();
     const deadline = Date.now() + drainMs;
     await Promise.all(this.workers.map((w) => w.stop(deadline)));
     const scheduler = await this.scheduler;

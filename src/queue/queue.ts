@@ -11,6 +11,8 @@ import type { Kysely } from 'kysely';
 import type { DB, JobStatus } from '../store/db/types.js';
 
 export interface EnqueueOptions {
+  /** The job's id (a UUID), chosen by the caller; default a new one. The transactional outbox uses it. */
+  id?: string;
   /** Run no earlier than this many ms from now. */
   delayMs?: number;
   maxAttempts?: number;

@@ -16,6 +16,7 @@ import { startApi, type ApiHarness, type TestUser } from '../support/api.js';
 import { shape, tempDir } from '../support/shape.js';
 import { tenantScope } from '../../src/core/scope.js';
 import { cliActor } from '../../src/security/audit.js';
+import { createOutboundRecord } from '../../src/outbound/records.js';
 
 type Role = 'tenant_admin' | 'domain_admin' | 'user';
 const ROLES: Role[] = ['tenant_admin', 'domain_admin', 'user'];
@@ -40,6 +41,8 @@ interface TenantWorld {
     webhook: string;
     hook: string; // a hook of the tenant (SPEC §6), using PLUGIN
     storedMessage: string; // the `messages` id of `message` (the plugin API's ids)
+    outbound: string; // an outbound queue entry of the tenant (SPEC §3.3)
+    dkimKey: string; // the DKIM key of `domain`
   };
   subject: string;
 }
@@ -102,6 +105,11 @@ async function buildTenant(api: ApiHarness, label: string): Promise<TenantWorld>
   assert.equal(enable.status, 200, enable.body);
   const hook = await api.call('POST', '/api/v1/admin/hooks', { token: t.admin.token, body: { id: `iso-hook-${label}-${randomUUID().slice(0, 8)}`, type: 'post_receive', plugin_id: PLUGIN } });
   assert.equal(hook.status, 201, hook.body);
+  const dkimKey = await api.deps.dkim.ensureKey(scope, domain);
+  const outbound = randomUUID().replace(/-/g, '').slice(0, 16);
+  await api.app.db.kysely.transaction().execute((trx) =>
+    createOutboundRecord(api.app.queue, trx, { id: outbound, tenantId: t.id, messageId: entry.messageId, userId: user.user.id, mailFrom: `u@${dom}`, recipients: ['x@remote.iso.test'], size: 100, delayMs: 3600_000 }),
+  );
   return {
     id: t.id,
     name: t.name,
@@ -122,6 +130,8 @@ async function buildTenant(api: ApiHarness, label: string): Promise<TenantWorld>
       webhook: wh.json.data.id,
       hook: hook.json.data.id,
       storedMessage: entry.messageId,
+      outbound,
+      dkimKey: dkimKey.id,
     },
     subject,
   };
@@ -145,6 +155,7 @@ async function snapshot(api: ApiHarness, w: TenantWorld): Promise<string> {
     k.selectFrom('hooks').select(['id', 'config_json', 'updated_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
     k.selectFrom('tenant_plugins').select(['plugin_id', 'enabled', 'config_json']).where('tenant_id', '=', tid).orderBy('plugin_id').execute(),
     k.selectFrom('message_plugin_metadata').select(['message_id', 'plugin_id', 'data_json']).where('tenant_id', '=', tid).orderBy('message_id').execute(),
+    k.selectFrom('outbound_messages').select(['id', 'status', 'held', 'job_id', 'next_attempt_at']).where('tenant_id', '=', tid).orderBy('id').execute(),
   ]);
   return JSON.stringify(parts);
 }
@@ -200,6 +211,12 @@ const OPS: Op[] = [
   { method: 'DELETE', path: '/api/v1/domains/{id}', params: ID_KEYS.otherDomain, own: null },
   { method: 'GET', path: '/api/v1/domains/{id}/dns-records', params: ID_KEYS.domain, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
   { method: 'POST', path: '/api/v1/domains/{id}/verify', params: ID_KEYS.otherDomain, own: null },
+  // DKIM keys (SPEC §3.2 step 3): a domain admin manages the keys of their domains only
+  { method: 'GET', path: '/api/v1/domains/{id}/dkim-keys', params: ID_KEYS.domain, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
+  { method: 'GET', path: '/api/v1/domains/{id}/dkim-keys', params: ID_KEYS.otherDomain, own: { tenant_admin: 200, domain_admin: 404, user: 403 } },
+  { method: 'POST', path: '/api/v1/domains/{id}/dkim-keys', params: ID_KEYS.otherDomain, body: () => ({ algorithm: 'ed25519-sha256' }), own: null },
+  { method: 'POST', path: '/api/v1/domains/{id}/dkim-keys/rotate', params: ID_KEYS.otherDomain, body: () => ({}), own: null },
+  { method: 'POST', path: '/api/v1/dkim-keys/{id}/retire', params: (w) => ({ id: w.ids.dkimKey }), own: null },
   // users
   { method: 'GET', path: '/api/v1/users/{id}', params: ID_KEYS.user, own: { tenant_admin: 200, domain_admin: 200, user: 403 } },
   { method: 'GET', path: '/api/v1/users/{id}', params: ID_KEYS.otherUser, own: { tenant_admin: 200, domain_admin: 404, user: 403 } },
@@ -249,6 +266,16 @@ const OPS: Op[] = [
   // the plugin API: plugin tokens only
   { method: 'POST', path: '/api/v1/internal/plugins/callback/{message_id}', params: (w) => ({ message_id: w.ids.storedMessage }), body: () => ({ tags: ['x'] }), own: null, pluginToken: true },
   { method: 'GET', path: '/api/v1/internal/plugins/messages/{id}', params: (w) => ({ id: w.ids.storedMessage }), own: null, pluginToken: true },
+  // the outbound queue (SPEC §3.3): a tenant's entries are its rows
+  { method: 'GET', path: '/api/v1/queue/{id}', params: (w) => ({ id: w.ids.outbound }), own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'POST', path: '/api/v1/queue/{id}/retry', params: (w) => ({ id: w.ids.outbound }), own: null },
+  { method: 'POST', path: '/api/v1/queue/{id}/hold', params: (w) => ({ id: w.ids.outbound }), own: null },
+  { method: 'POST', path: '/api/v1/queue/{id}/release', params: (w) => ({ id: w.ids.outbound }), own: null },
+  { method: 'DELETE', path: '/api/v1/queue/{id}', params: (w) => ({ id: w.ids.outbound }), own: null },
+  // the outbound spam policy (SPEC §8): a tenant's accounts and whitelist entries; suspend runs before unsuspend
+  { method: 'POST', path: '/api/v1/admin/outbound/accounts/{id}/suspend', params: ID_KEYS.user, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'POST', path: '/api/v1/admin/outbound/accounts/{id}/unsuspend', params: ID_KEYS.user, own: { tenant_admin: 200, domain_admin: 403, user: 403 } },
+  { method: 'DELETE', path: '/api/v1/admin/outbound/whitelist/{id}', params: ID_KEYS.user, own: null },
   // super-admin only
   { method: 'DELETE', path: '/api/v1/admin/plugins/{id}', params: ID_KEYS.plugin, own: null, superOnly: true },
   { method: 'POST', path: '/api/v1/admin/plugins/{id}/approve', params: ID_KEYS.plugin, body: () => ({}), own: null, superOnly: true },
@@ -292,6 +319,9 @@ const LISTS: ListOp[] = [
   { path: () => '/api/v1/tenant', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/tenant/usage', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/admin/tenants', own: { tenant_admin: 403, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
+  { path: () => '/api/v1/queue', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.outbound, b.id] },
+  { path: (b) => `/api/v1/queue?tenant_id=${b.id}`, own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.ids.outbound] },
+  { path: () => '/api/v1/queue/stats', own: { tenant_admin: 200, domain_admin: 403, user: 403 }, forbidden: (b) => [b.id] },
   { path: () => '/api/v1/admin/settings', own: { tenant_admin: 403, domain_admin: 403, user: 403 }, forbidden: () => [] },
 ];
 

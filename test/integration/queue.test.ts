@@ -67,9 +67,12 @@ queueSuite({
 describe(`database queue only (${shape})`, () => {
   afterEach(stopAll);
 
-  test('constructor and factory limits', () => {
+  test('constructor and factory limits', async () => {
     assert.throws(() => new DatabaseQueue(db, { nodeId: '' }), /nodeId/);
-    assert.throws(() => createQueue(db, { nodeId: 'n', config: { backend: 'nats' } }), /not available/);
+    const nats = createQueue(db, { nodeId: 'n', config: { backend: 'nats' } });
+    assert.equal(nats.kind, 'nats');
+    assert.equal(typeof nats.enqueueIn, 'function', 'NATS gets enqueueIn through the outbox');
+    await nats.stop(0);
   });
 
   test('lease statements are fenced on worker and attempt', async () => {

@@ -457,19 +457,23 @@ describe('submission', () => {
     };
     registerQueueCli(program, cli);
     await program.parseAsync(['queue', 'list', '--queue', 'outbound'], { from: 'user' });
+    // The queue record (src/outbound/records.ts) names the stored message, the sender and each
+    // remote recipient; the `outbound` job points at it.
+    const record = await w.db.kysely.selectFrom('outbound_messages').selectAll().where('message_id', '=', r.data!.messageId!).executeTakeFirstOrThrow();
+    assert.equal(record.tenant_id, t1);
+    assert.equal(record.mail_from, 'alice@acme.test');
+    assert.equal(record.user_id, alice.id);
+    assert.equal(record.status, 'queued');
+    const rcpts = await w.db.kysely.selectFrom('outbound_recipients').select(['address', 'domain', 'status']).where('outbound_id', '=', record.id).orderBy('address').execute();
+    assert.deepEqual(rcpts, [
+      { address: 'friend@remote.example', domain: 'remote.example', status: 'pending' },
+      { address: 'other@remote.example', domain: 'remote.example', status: 'pending' },
+    ]);
     const listed = JSON.stringify(printed);
-    assert.ok(listed.includes(r.data!.messageId!), listed);
-    const { jobs } = await w.queue.list({ queue: 'outbound' });
-    const job = jobs.find((j) => (j.payload as { messageId: string }).messageId === r.data!.messageId)!;
+    assert.ok(listed.includes(record.job_id!), listed);
+    const job = (await w.queue.get(record.job_id!))!;
     assert.equal(job.status, 'ready');
-    assert.deepEqual(job.payload, {
-      tenantId: t1,
-      messageId: r.data!.messageId,
-      mailFrom: 'alice@acme.test',
-      recipients: ['friend@remote.example', 'other@remote.example'],
-      userId: alice.id,
-      queueId: (job.payload as { queueId: string }).queueId,
-    });
+    assert.deepEqual(job.payload, { outboundId: record.id, tenantId: t1 });
   });
 
   test('a suspended tenant cannot send → 550 5.7.1', async () => {

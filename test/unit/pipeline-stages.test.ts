@@ -7,9 +7,9 @@ import { newInboundMessage } from '../../src/pipeline/inbound/message-context.js
 import { REPLIES } from '../../src/protocols/smtp/replies.js';
 import type { InboundPipelineDeps } from '../../src/pipeline/inbound/deps.js';
 
-test('stage order: data → header-checks → email-auth → spam-check → pre_receive → pre_delivery → commit → post_receive', () => {
+test('stage order: data → header-checks → outbound-policy → email-auth → spam-check → pre_receive → pre_delivery → dkim-sign → commit → post_receive', () => {
   const names = inboundStages({} as InboundPipelineDeps).map((s) => s.name);
-  assert.deepEqual(names, ['data', 'header-checks', 'email-auth', 'spam-check', 'pre_receive', 'pre_delivery', 'commit', 'post_receive']);
+  assert.deepEqual(names, ['data', 'header-checks', 'outbound-policy', 'email-auth', 'spam-check', 'pre_receive', 'pre_delivery', 'dkim-sign', 'commit', 'post_receive']);
 });
 
 function msg() {

@@ -12,6 +12,7 @@ import type { EventPublisher } from '../../webhooks/types.js';
 import type { RateCounter } from './rate-limit/types.js';
 import type { DkimKeyService } from '../../emailauth/dkim-keys.js';
 import type { HookSystem } from '../../app/hooks.js';
+import type { InboundPipeline } from '../../pipeline/inbound/contract.js';
 
 export interface ApiDeps {
   app: AppContext;
@@ -29,6 +30,11 @@ export interface ApiDeps {
    * callers building deps by hand still compile; the hook and plugin routes answer 503 without it.
    */
   hookSystem?: HookSystem;
+  /**
+   * The mail pipeline the submission listeners use: `POST /send` runs through it exactly like SMTP
+   * submission (SPEC §3.2). Optional; without it the send route answers 503.
+   */
+  pipeline?: InboundPipeline;
   /** `MAIRUST_EMERGENCY_TOKEN`, if set (one-time super-admin access, SPEC §10). */
   emergencyToken?: string;
   /** Clock for tests (TOTP, expiry). */

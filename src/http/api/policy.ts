@@ -92,6 +92,12 @@ export const ACTIONS = {
   'plugins.manage': { roles: SUPER, scope: 'admin', admin: true },
   /** A tenant's own enablement and config of a plugin (`tenant_plugins`). */
   'plugins.tenant': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  /** The outbound queue (SPEC §3.3): a tenant admin sees and manages its tenant's entries. */
+  'queue.read': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  'queue.write': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  /** Outbound spam policy (SPEC §8): stats, suspended accounts, whitelist — a tenant admin for its tenant. */
+  'outbound.read': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
+  'outbound.write': { roles: TENANT_ADMINS, scope: 'admin', admin: true },
 } as const satisfies Record<string, ActionRule>;
 
 export type Action = keyof typeof ACTIONS;

@@ -207,6 +207,11 @@ export async function commitMessage(deps: InboundPipelineDeps, msg: InboundMessa
                   recipients: remote,
                   userId: user.id,
                   queueId: msg.queueId,
+                  size: blob.size,
+                  policy: msg.policyDecision,
+                  delayMs: msg.outboundDelayMs,
+                  // The retry schedule in force (deps.outbound.retry, a config getter) when the composition root provides it.
+                  retry: deps.outbound?.retry?.(),
                 });
               }
               const received = plan.targets.filter((t) => t.kind === 'recipient');

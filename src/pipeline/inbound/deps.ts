@@ -2,6 +2,7 @@
  * What the inbound pipeline is built from. Everything is injected by the composition root
  * (src/app/), which is the only code that reads config; the pipeline never opens anything itself.
  */
+import type { RetryConfig } from '../../outbound/records.js';
 import type { Logger } from 'pino';
 import type { InboundConfig } from '../../config/sections/inbound.js';
 import type { MailboxStateService } from '../../core/mailbox-state/service.js';
@@ -14,6 +15,8 @@ import type { SpamChecker } from '../../spam/index.js';
 import type { EmailAuthResult, VerifyInput } from '../../emailauth/index.js';
 import type { PostReceiveEnqueuer, PreDeliveryHook, PreReceiveHook } from './hook-slots.js';
 import type { EventPublisher } from '../../webhooks/types.js';
+import type { DkimSigner, OutboundPolicy } from '../../outbound/types.js';
+import type { PreSendHook } from './pre-send.js';
 
 export type EmailAuthInput = VerifyInput;
 
@@ -52,6 +55,18 @@ export interface InboundPipelineDeps {
   hooks?: { preReceive?: PreReceiveHook[]; preDelivery?: PreDeliveryHook[]; postReceive?: PostReceiveEnqueuer };
   /** Event webhooks (SPEC §11): `message.received` is queued in the commit transaction. */
   events?: EventPublisher;
+  /**
+   * Submissions (SPEC §3.2 steps 2–3, §8): the outbound policy engine, the pre_send hook slot
+   * (pre-send.ts; run twice, before and after the policy, by `requires_before_policy`) and the
+   * DKIM signer. Absent: submissions are neither policed nor signed (MX mail never is).
+   */
+  outbound?: {
+    policy?: OutboundPolicy | null;
+    signer?: DkimSigner | null;
+    preSend?: PreSendHook | null;
+    /** The retry schedule of new queue records (config `outbound`, reloadable). */
+    retry?: () => RetryConfig;
+  };
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Envelope, SmtpSessionInfo } from './contract.js';
 import type { HeaderBlock } from './header-block.js';
 import type { SpooledMessage } from './spool.js';
+import type { PolicyDecision } from '../../outbound/types.js';
 
 /** Where a local recipient's copy goes, as a pre_delivery hook may choose it (SPEC §3.1 step 5). */
 export interface DeliveryChoice {
@@ -50,8 +51,12 @@ export interface InboundMessage {
   headers?: HeaderBlock;
   /** Byte ranges of `source` left out of the stored message (forged Authentication-Results). */
   dropRanges: [number, number][];
-  /** Complete header fields (CRLF-terminated) stored above the original header, in this order. */
-  prepend: { received: string; authResults: string; spam: string };
+  /**
+   * Complete header fields (CRLF-terminated) stored above the original header, in this order:
+   * `dkim` first (a submission's DKIM-Signature, added last, just before commit, over everything
+   * below it), then the trace and result fields.
+   */
+  prepend: { dkim: string; received: string; authResults: string; spam: string };
   /** The Authentication-Results value for the messages.auth_results column. */
   authResults: string | null;
   /** DMARC disposition (SPEC §3.1 step 3). */
@@ -68,6 +73,13 @@ export interface InboundMessage {
    * `plugin:<id>:`), written with the tenant's message row at commit.
    */
   pluginMetadata: Map<string, Record<string, Record<string, unknown>>>;
+  /**
+   * Submission only (stage `outbound-policy`, SPEC §8): the outbound policy engine's decision, kept
+   * for the outbound queue record; absent on MX and when no policy is configured.
+   */
+  policyDecision?: PolicyDecision;
+  /** Submission only: a soft-limited message waits this long in the outbound queue (0 = send now). */
+  outboundDelayMs: number;
   /** Set by the `commit` stage. */
   committed?: CommitOutcome;
 }
@@ -80,7 +92,7 @@ export function newInboundMessage(session: SmtpSessionInfo, envelope: Envelope, 
     queueId,
     receivedAt,
     dropRanges: [],
-    prepend: { received: '', authResults: '', spam: '' },
+    prepend: { dkim: '', received: '', authResults: '', spam: '' },
     authResults: null,
     disposition: 'accept',
     spam: null,
@@ -88,10 +100,21 @@ export function newInboundMessage(session: SmtpSessionInfo, envelope: Envelope, 
     choices: new Map(),
     dropped: new Map(),
     pluginMetadata: new Map(),
+    outboundDelayMs: 0,
   };
 }
 
-/** The prepended fields in storage order: Received first (newest trace on top, RFC 5321 §4.4). */
+/**
+ * The prepended fields in storage order. DKIM-Signature first: it is computed last, over the
+ * message exactly as stored below it (`signedText`), and a field added above a signature does not
+ * break it (RFC 6376 §5.4: only the fields named in h= are covered, and trace fields are not
+ * named). Then Received (newest trace on top, RFC 5321 §4.4), Authentication-Results, spam.
+ */
 export function prependedText(msg: InboundMessage): string {
+  return msg.prepend.dkim + signedText(msg);
+}
+
+/** The prepended fields below the DKIM-Signature: what the signer sees above the original header. */
+export function signedText(msg: InboundMessage): string {
   return msg.prepend.received + msg.prepend.authResults + msg.prepend.spam;
 }

@@ -1,17 +1,18 @@
 /**
  * Hand-off of submitted mail for remote recipients to the outbound queue (SPEC §3.2 step 3,
- * §3.3). The job is written inside the transaction that stores the message row, so it exists
- * exactly when the message does: no `250` for a job that a crash could lose, and no job that
- * points at a message that was never committed. Delivery itself is the outbound issue's worker;
- * until it exists the jobs wait visibly in `mairust queue list`.
+ * §3.3). The queue record (outbound_messages + outbound_recipients, src/outbound/records.ts) and
+ * its `outbound` job are written inside the transaction that stores the message row, so they exist
+ * exactly when the message does: no `250` for a job that a crash could lose, and no job that points
+ * at a message that was never committed. The worker is src/outbound/delivery/worker.ts.
  */
 import type { Kysely } from 'kysely';
 import type { Queue } from '../../queue/queue.js';
 import type { DB } from '../../store/db/types.js';
+import { createOutboundRecord, OUTBOUND_QUEUE, type RetryConfig } from '../../outbound/records.js';
 
-export const OUTBOUND_QUEUE = 'outbound';
+export { OUTBOUND_QUEUE };
 
-/** The payload of an `outbound` job (JSON in queue_jobs.payload_json). */
+/** What the commit stage hands over for one submission with remote recipients. */
 export interface OutboundJob {
   /** Tenant of the stored message (the row to read with a tenant scope). */
   tenantId: string;
@@ -22,15 +23,32 @@ export interface OutboundJob {
   recipients: string[];
   /** The submitting user, for rate limits and the outbound policy (SPEC §8). */
   userId: string;
-  /** The pipeline's queue id (the Received ID clause), to follow a message through the logs. */
+  /** The pipeline's queue id (the Received ID clause): also the queue record's id. */
   queueId: string;
+  /** Size of the stored message in bytes. */
+  size?: number;
+  /** The policy decision, stored with the record (SPEC §8 "every decision explained"). */
+  policy?: unknown;
+  /** A soft-limited message waits this long before its first attempt (SPEC §8). */
+  delayMs?: number;
+  /** Retry schedule in force (config `outbound`); the defaults of SPEC §3.3 otherwise. */
+  retry?: RetryConfig;
 }
 
-/** Enqueues inside `trx`; call `wakeOutbound` after the commit. Returns the job id. */
+/** Writes the queue record and its job inside `trx`; call `wakeOutbound` after the commit. Returns the job id. */
 export async function enqueueOutbound(queue: Queue, trx: Kysely<DB>, job: OutboundJob): Promise<string> {
-  if (!queue.enqueueIn) throw new Error(`the ${queue.kind} queue cannot enqueue inside a database transaction`);
-  // One job per stored message: a retried transaction (deadlock retry) never queues it twice.
-  return queue.enqueueIn(trx, OUTBOUND_QUEUE, job, { dedupeKey: `outbound:${job.messageId}` });
+  return createOutboundRecord(queue, trx, {
+    id: job.queueId,
+    tenantId: job.tenantId,
+    messageId: job.messageId,
+    userId: job.userId,
+    mailFrom: job.mailFrom ?? '',
+    recipients: job.recipients,
+    size: job.size ?? 0,
+    policy: job.policy,
+    delayMs: job.delayMs,
+    retry: job.retry,
+  });
 }
 
 export function wakeOutbound(queue: Queue): void {

@@ -4,10 +4,13 @@
  *
  *   data           DATA → spool, size limit, Received field
  *   header-checks  forged Authentication-Results removed; submission: From: owned
+ *   outbound-policy  submission: suspended account refused; pre_send hooks (before policy);
+ *                  policy engine (block / delay); pre_send hooks (after policy) — SPEC §3.2, §8
  *   email-auth     SPF/DKIM/DMARC/ARC (MX) or auth=pass (submission); DMARC reject/quarantine
  *   spam-check     rspamd or built-in rules; reject / soft reject / Junk
  *   pre_receive    hook slot (may refuse)
  *   pre_delivery   hook slot (per local mailbox: folder, flags)
+ *   dkim-sign      submission: DKIM-Signature over the bytes as stored, prepended on top
  *   commit         blob once, rows per tenant, Sent copy, outbound hand-off — then, only then, 250
  *   post_receive   hook slot (asynchronous, through the queue)
  *
@@ -21,6 +24,8 @@ import { commitStage } from './commit.js';
 import { dataStage } from './stages/data.js';
 import { emailAuthStage } from './stages/email-auth.js';
 import { headerChecksStage } from './stages/header-checks.js';
+import { dkimSignStage } from './stages/dkim-sign.js';
+import { outboundPolicyStage } from './stages/outbound-policy.js';
 import { postReceiveStage, preDeliveryStage, preReceiveStage } from './stages/hooks.js';
 import { spamCheckStage } from './stages/spam-check.js';
 
@@ -35,10 +40,12 @@ export function inboundStages(deps: InboundPipelineDeps): InboundStage[] {
   return [
     dataStage(deps),
     headerChecksStage(deps),
+    outboundPolicyStage(deps),
     emailAuthStage(deps),
     spamCheckStage(deps),
     preReceiveStage(deps),
     preDeliveryStage(deps),
+    dkimSignStage(deps),
     commitStage(deps),
     postReceiveStage(),
   ];

@@ -553,6 +553,17 @@ export interface OutboundEventsTable {
   details_json: string;
 }
 
+/** Jobs committed with a transaction, waiting to be moved into an external queue (migration 0013). */
+export interface QueueOutboxTable {
+  /** The job id the queue will use. */
+  id: string;
+  queue: string;
+  payload_json: string;
+  /** EnqueueOptions as JSON. */
+  options_json: string;
+  created_at: number;
+}
+
 export interface DB {
   tenants: TenantsTable;
   domains: DomainsTable;
@@ -592,4 +603,5 @@ export interface DB {
   outbound_accounts: OutboundAccountsTable;
   outbound_whitelist: OutboundWhitelistTable;
   outbound_events: OutboundEventsTable;
+  queue_outbox: QueueOutboxTable;
 }

@@ -154,10 +154,11 @@ export async function domainsRoutes(app: FastifyInstance, deps: ApiDeps): Promis
   }
 
   /** The domain's active keys, creating the first one if the domain has none yet (see the header). */
+  /** Keys to publish: active ones and those retiring after a rotation (both in DNS during the overlap). */
   async function keysFor(p: Principal, d: Domain): Promise<DkimKey[]> {
-    const keys = await dkim.activeKeys(scopeOf(p), d.id);
-    if (keys.length > 0) return keys;
-    return [await callService(() => dkim.ensureKey(scopeOf(p), d))];
+    const keys = await dkim.publishedKeys(scopeOf(p), d.id);
+    if (keys.some((k) => k.status === 'active')) return keys;
+    return [...keys, await callService(() => dkim.ensureKey(scopeOf(p), d))];
   }
 
   function recordsFor(d: Domain, keys: DkimKey[]) {

@@ -13,5 +13,6 @@ import { migration0009 } from './0009_message_list.js';
 import { migration0010 } from './0010_hook_breakers.js';
 import { migration0011 } from './0011_plugins.js';
 import { migration0012 } from './0012_outbound.js';
+import { migration0013 } from './0013_queue_outbox.js';
 
-export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011, migration0012];
+export const migrations: Migration[] = [migration0001, migration0003, migration0004, migration0006, migration0007, migration0008, migration0009, migration0010, migration0011, migration0012, migration0013];
