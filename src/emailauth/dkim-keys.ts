@@ -179,21 +179,7 @@ export class DkimKeyService {
         const raced = again.find((r) => r.algorithm === algorithm);
         if (raced) return toKey(raced);
         const taken = (await trx.selectFrom('dkim_keys').select('selector').where('domain_id', '=', d.id).where(inScope(scope)).execute()).map((r) => r.selector);
-        const secretId = await this.deps.secrets.put({ tenantId: d.tenant_id, kind: 'dkim', plaintext: generated.privatePem }, trx);
-        const t = this.now();
-        const row: DkimKeysTable = {
-          id: newId(),
-          tenant_id: d.tenant_id,
-          domain_id: d.id,
-          selector: selectorFor(t, taken),
-          algorithm,
-          public_key: generated.publicKey,
-          private_key_secret_id: secretId,
-          status: 'active',
-          created_at: t,
-          retired_at: null,
-        };
-        await trx.insertInto('dkim_keys').values(row).execute();
+        const row = await this.insertKey(trx, d, algorithm, generated, taken);
         return toKey(row);
       });
     } catch (err) {
@@ -294,21 +280,7 @@ export class DkimKeyService {
           if (!d) throw new NotFoundError('domain not found');
           const taken = (await trx.selectFrom('dkim_keys').select('selector').where('domain_id', '=', d.id).where(inScope(scope)).execute()).map((r) => r.selector);
           const more = extra ? await extra(trx, d.tenant_id) : {};
-          const secretId = await this.deps.secrets.put({ tenantId: d.tenant_id, kind: 'dkim', plaintext: generated.privatePem }, trx);
-          const t = this.now();
-          const row: DkimKeysTable = {
-            id: newId(),
-            tenant_id: d.tenant_id,
-            domain_id: d.id,
-            selector: selectorFor(t, taken),
-            algorithm,
-            public_key: generated.publicKey,
-            private_key_secret_id: secretId,
-            status: 'active',
-            created_at: t,
-            retired_at: null,
-          };
-          await trx.insertInto('dkim_keys').values(row).execute();
+          const row = await this.insertKey(trx, d, algorithm, generated, taken);
           await writeAudit(trx, {
             tenantId: d.tenant_id,
             eventType: `dkim.key_${verb}`,
@@ -322,6 +294,32 @@ export class DkimKeyService {
         if (!isUniqueViolation(err) || attempt >= 3) throw err;
       }
     }
+  }
+
+  /** Seals the private key and writes an active key row with a fresh selector (inside `trx`). */
+  private async insertKey(
+    trx: Kysely<DB>,
+    d: { id: string; tenant_id: string },
+    algorithm: DkimAlgorithm,
+    generated: GeneratedKey,
+    takenSelectors: readonly string[],
+  ): Promise<DkimKeysTable> {
+    const secretId = await this.deps.secrets.put({ tenantId: d.tenant_id, kind: 'dkim', plaintext: generated.privatePem }, trx);
+    const t = this.now();
+    const row: DkimKeysTable = {
+      id: newId(),
+      tenant_id: d.tenant_id,
+      domain_id: d.id,
+      selector: selectorFor(t, takenSelectors),
+      algorithm,
+      public_key: generated.publicKey,
+      private_key_secret_id: secretId,
+      status: 'active',
+      created_at: t,
+      retired_at: null,
+    };
+    await trx.insertInto('dkim_keys').values(row).execute();
+    return row;
   }
 
   private activeRows(db: Kysely<DB>, scope: Scope, domainId: string): Promise<DkimKeysTable[]> {

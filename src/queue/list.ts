@@ -40,11 +40,11 @@ export async function listJobs(db: Kysely<DB>, filter: ListFilter): Promise<{ jo
 }
 
 /** Opaque to callers: the last row's (created_at, id), base64url so it survives a command line. */
-function encodeCursor(row: { created_at: number; id: string }): string {
+export function encodeCursor(row: { created_at: number; id: string }): string {
   return Buffer.from(JSON.stringify([Number(row.created_at), row.id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
+export function decodeCursor(cursor: string): { createdAt: number; id: string } {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(v) && v.length === 2 && Number.isFinite(v[0]) && typeof v[1] === 'string') return { createdAt: v[0], id: v[1] };

@@ -36,6 +36,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/db/database.js';
 import type { DB } from '../store/db/types.js';
+import { decodeCursor, encodeCursor } from './list.js';
 import { QueueOutbox } from './outbox.js';
 import type { Logger } from 'pino';
 import {
@@ -463,17 +464,3 @@ export class NatsQueue implements Queue {
 
 const STATUSES: readonly JobStatus[] = ['ready', 'running', 'done', 'dead'];
 
-/** The cursor format of ./list.ts: base64url of the last job's [created_at, id]. */
-function encodeCursor(r: { created_at: number; id: string }): string {
-  return Buffer.from(JSON.stringify([Number(r.created_at), r.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isFinite(v[0]) && typeof v[1] === 'string') return { createdAt: v[0], id: v[1] };
-  } catch {
-    // reported below
-  }
-  throw new RangeError('invalid cursor: pass back the cursor returned by the previous list call');
-}
