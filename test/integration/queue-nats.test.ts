@@ -81,12 +81,13 @@ describe('NATS queue only', () => {
     assert.equal(kv.config.storage, StorageType.File);
   });
 
-  test('options are checked; enqueueIn is not offered', () => {
+  test('options are checked; enqueueIn needs the outbox database', async () => {
     assert.throws(() => new NatsQueue({ nodeId: '' }), /nodeId/);
     assert.throws(() => new NatsQueue({ nodeId: 'n', namespace: 'has.dot' }), /namespace/);
     const q = newQueue();
     assert.equal(q.kind, 'nats');
-    assert.equal((q as { enqueueIn?: unknown }).enqueueIn, undefined);
+    // Without `outbox` there is no transaction to join (queue-outbox.test.ts covers it with one).
+    await assert.rejects(q.enqueueIn({} as never, 'x', {}), /without an outbox database/);
   });
 
   test('a dedupe key is freed when its job is deleted or purged', async () => {
