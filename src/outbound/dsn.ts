@@ -14,6 +14,7 @@
  * Addresses with non-ASCII characters use the `utf-8` address type and
  * message/global-delivery-status (RFC 6533 §3, §6).
  */
+import { returnPathField } from '../pipeline/inbound/stages/data.js';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -240,10 +241,12 @@ export function createDsnSender(deps: DsnSenderDeps): DsnSender {
       const local = await deps.tenancy.resolveRecipient(systemScope, req.mailFrom);
       if (local) {
         const owner = tenantScope(local.tenantId);
+        // Delivered here, so we are the final-delivery server: the DSN's reverse-path is null (RFC 5321 §4.4).
+        const delivered = Buffer.concat([Buffer.from(returnPathField(null)), Buffer.isBuffer(raw) ? raw : Buffer.from(raw)]);
         for (const mailboxId of local.mailboxIds) {
           const inbox = await deps.mailboxState.findFolder(owner, mailboxId, 'INBOX');
           if (!inbox) continue;
-          await deps.mailboxState.append(owner, mailboxId, inbox.id, raw);
+          await deps.mailboxState.append(owner, mailboxId, inbox.id, delivered);
         }
         deps.logger?.info({ outbound_id: req.outboundId, to: req.mailFrom }, 'DSN delivered locally');
         return 'local';

@@ -160,7 +160,7 @@ describe('email authentication (MX)', () => {
     assert.equal(line(r), '250 2.0.0 Message accepted for delivery');
     const { folder, text } = await whereIs(r.messageId!);
     assert.equal(folder, 'INBOX');
-    assert.match(text, /^Received: from mail\.sender\.test \(\[192\.0\.2\.10\]\)\r\n\tby mx\.filters\.test with ESMTP id [0-9a-f]+\r\n\tfor <user@filters\.test>; [^\r]+\r\nAuthentication-Results: mx\.filters\.test;\r\n/);
+    assert.match(text, /^Return-Path: <[^>\r\n]*>\r\nReceived: from mail\.sender\.test \(\[192\.0\.2\.10\]\)\r\n\tby mx\.filters\.test with ESMTP id [0-9a-f]+\r\n\tfor <user@filters\.test>; [^\r]+\r\nAuthentication-Results: mx\.filters\.test;\r\n/);
     assert.match(text, /spf=pass/);
     assert.match(text, /dmarc=pass/);
     assert.ok(text.endsWith(raw.toString('utf8')), 'the original follows byte for byte');
@@ -208,7 +208,7 @@ describe('spam check (built-in rules)', () => {
     assert.equal(line(r), '250 2.0.0 Message accepted for delivery');
     const { folder, text, spamScore } = await whereIs(r.messageId!);
     assert.equal(folder, 'Junk');
-    assert.match(text, /^Received: [\s\S]*?\r\nX-Spam-/);
+    assert.match(text, /^Return-Path: <[^>\r\n]*>\r\nReceived: [\s\S]*?\r\nX-Spam-/);
     assert.ok(spamScore !== null && spamScore >= 5, `score ${spamScore}`);
   });
 

@@ -124,7 +124,7 @@ test('MX: nodemailer → 250 means the message is in the mailbox, Received on to
   const parts: Buffer[] = [];
   for await (const c of await mailboxState.openMessage(tenantScope(tenantId), entries[0].messageId)) parts.push(c as Buffer);
   const text = Buffer.concat(parts).toString('utf8');
-  assert.match(text, /^Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test with ESMTP id [0-9a-f]+\r\n\tfor <bob@wire\.test>;/);
+  assert.match(text, /^Return-Path: <[^>\r\n]*>\r\nReceived: from client\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.example\.test with ESMTP id [0-9a-f]+\r\n\tfor <bob@wire\.test>;/);
   assert.match(text, /Subject: over the wire/);
 });
 
@@ -166,8 +166,12 @@ test('submission: STARTTLS + AUTH, local delivery, Sent copy, remote recipient q
   const sent = await inbox('alice@wire.test', 'Sent');
   assert.equal(sent.length, 1);
   assert.ok(bobs.some((e) => e.messageId === sent[0].messageId));
+  // The remote recipient is in an outbound record (src/outbound/records.ts) whose job is queued.
+  const record = await tdb.db.kysely.selectFrom('outbound_messages').selectAll().where('message_id', '=', sent[0].messageId).executeTakeFirstOrThrow();
+  const rcpts = await tdb.db.kysely.selectFrom('outbound_recipients').select('address').where('outbound_id', '=', record.id).execute();
+  assert.deepEqual(rcpts.map((r) => r.address), ['friend@remote.test']);
   const { jobs } = await queue.list({ queue: 'outbound' });
-  assert.ok(jobs.some((j) => (j.payload as { messageId: string; recipients: string[] }).messageId === sent[0].messageId));
+  assert.ok(jobs.some((j) => j.id === record.job_id));
 
   await assert.rejects(t.sendMail({ from: 'bob@wire.test', to: 'bob@wire.test', text: 'spoof' }), (err: Error & { response?: string }) => {
     assert.equal(err.response, '553 5.7.1 Sender address not owned by the authenticated user');

@@ -306,7 +306,7 @@ describe('MX: recipients', () => {
     const r = await send(w, session('mx'), 'x@remote.example', ['bob@acme.test'], raw);
     const stored = await storedBytes(w, t1, r.data!.messageId!);
     const text = stored.toString('utf8');
-    assert.match(text, /^Received: from client\.example\.net \(\[192\.0\.2\.10\]\)\r\n\tby mx\.pipeline\.test with ESMTP id [0-9a-f]{16}\r\n\tfor <bob@acme\.test>; [A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d \+0000\r\n/);
+    assert.match(text, /^Return-Path: <[^>\r\n]*>\r\nReceived: from client\.example\.net \(\[192\.0\.2\.10\]\)\r\n\tby mx\.pipeline\.test with ESMTP id [0-9a-f]{16}\r\n\tfor <bob@acme\.test>; [A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d \+0000\r\n/);
     const receivedLength = text.indexOf('From: ');
     assert.deepEqual(stored.subarray(receivedLength), raw);
 

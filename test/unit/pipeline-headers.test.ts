@@ -109,3 +109,10 @@ test('stored bytes: prefix + original with drop ranges removed, for every chunki
   assert.deepEqual(normaliseRanges([[5, 9], [0, 2], [1, 3], [8, 12], [20, 30]], 25), [[0, 3], [5, 12], [20, 25]]);
   assert.equal(await collect(storedChunks(Buffer.alloc(0), source('abc', 1), [])), 'abc');
 });
+
+test('Return-Path (RFC 5321 §4.4): the reverse-path in angle brackets, <> for the null sender', async () => {
+  const { returnPathField } = await import('../../src/pipeline/inbound/stages/data.js');
+  assert.equal(returnPathField('alice@example.com'), 'Return-Path: <alice@example.com>\r\n');
+  assert.equal(returnPathField(''), 'Return-Path: <>\r\n');
+  assert.equal(returnPathField(null), 'Return-Path: <>\r\n');
+});

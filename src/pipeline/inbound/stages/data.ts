@@ -21,7 +21,7 @@ export function dataStage(deps: InboundPipelineDeps): InboundStage {
         throw err;
       }
       const { session, envelope } = msg;
-      msg.prepend.received = receivedHeader({
+      const received = receivedHeader({
         helo: session.helo,
         remoteAddress: session.remoteAddress,
         hostname: deps.hostname,
@@ -30,6 +30,15 @@ export function dataStage(deps: InboundPipelineDeps): InboundStage {
         recipient: envelope.recipients.length === 1 ? envelope.recipients[0].address : undefined,
         date: msg.receivedAt,
       });
+      // RFC 5321 §4.4: the server that makes the final delivery records the reverse-path in a
+      // Return-Path field. MX mail is delivered here; a submission is relayed onward (its stored
+      // copy is also what goes out), so it gets none.
+      msg.prepend.received = (session.listener === 'mx' ? returnPathField(envelope.mailFrom) : '') + received;
     },
   };
+}
+
+/** `Return-Path: <reverse-path>` (RFC 5322 §3.6.7); `<>` for the null sender. CR/LF cannot occur: the SMTP parser refuses them in MAIL FROM. */
+export function returnPathField(mailFrom: string | null): string {
+  return `Return-Path: <${mailFrom ?? ''}>\r\n`;
 }
