@@ -149,6 +149,9 @@ export async function startMairust(opts: MairustOptions): Promise<MairustTarget>
       MAIRUST_S3_SECRET_ACCESS_KEY: cluster.s3.secretAccessKey,
       MAIRUST_S3_BUCKET: bucket,
       MAIRUST__STORAGE__S3__CREATE_BUCKET: 'true',
+      // With PostgreSQL no master key is generated (every node must share one): a throw-away key
+      // for this run, the same for the CLI set-up and the server.
+      MAIRUST_MASTER_KEY: randomBytes(32).toString('base64'),
     });
   }
   for (const args of [
