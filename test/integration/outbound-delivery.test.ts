@@ -285,6 +285,30 @@ describe(`outbound delivery over SMTP (${shape})`, () => {
     peer.verdicts.clear();
   });
 
+  test('delay warning: once after delay_warning_hours, an RFC 3464 "delayed" report; not again on later attempts', async () => {
+    const saved = cfg;
+    cfg = { ...cfg, delay_warning_hours: 4 };
+    try {
+      peer.verdicts.set('late@remote.test', reply(451, '4.4.1', 'Try later'));
+      const { id, job } = await submit({ to: ['late@remote.test'] });
+      const delayed = async () => (await inboxSubjects()).filter((m) => /^Final-Recipient: rfc822; late@remote\.test$/m.test(m) && /^Action: delayed$/m.test(m)).length;
+      clock = Date.now();
+      await assert.rejects(worker.handle(job), DeliveryDeferredError);
+      assert.equal(await delayed(), 0, 'no warning before 4 h');
+      clock = Date.now() + 5 * 3600_000;
+      await assert.rejects(worker.handle({ ...job, attempts: 2 }), DeliveryDeferredError);
+      assert.equal(await delayed(), 1, 'one warning after 4 h');
+      clock = Date.now() + 6 * 3600_000;
+      await assert.rejects(worker.handle({ ...job, attempts: 3 }), DeliveryDeferredError);
+      assert.equal(await delayed(), 1, 'never a second warning');
+      assert.equal((await records.get(systemScope, id)).status, 'queued', 'still being retried');
+    } finally {
+      cfg = saved;
+      clock = Date.now();
+      peer.verdicts.clear();
+    }
+  });
+
   test('metrics: deliveries by result and queue records by status', async () => {
     const text = await metrics.registry.metrics();
     assert.match(text, /mairust_outbound_deliveries_total\{result="delivered"\} [1-9]/);
