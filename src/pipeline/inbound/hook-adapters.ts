@@ -30,7 +30,7 @@ import type { Queue } from '../../queue/queue.js';
 import type { SmtpReply } from '../../protocols/smtp/replies.js';
 import type { PostReceiveEnqueuer, PreDeliveryHook, PreReceiveHook, Rejection } from './hook-slots.js';
 import { prependedText, type DeliveryChoice, type InboundMessage } from './message-context.js';
-import { storedChunks } from './stored-bytes.js';
+import { storedBytesOf } from './stored-bytes.js';
 
 export interface HookAdapterOptions {
   /** Resolves quarantine folders (and nothing else: the commit stage writes). */
@@ -42,24 +42,13 @@ export interface HookAdapterOptions {
 
 // ── Message views shared by the adapters ───────────────────────────────────────────────────────
 
-const storedBytesCache = new WeakMap<InboundMessage, Promise<Buffer>>();
-
 /**
  * The message as it will be stored: our prepended fields (Received, Authentication-Results, spam
  * fields, which plugins want to read) and the received bytes minus the forged fields the header
- * checks dropped. Read once per message, whatever the number of hooks and mailboxes.
+ * checks dropped; read once per message whatever the number of hooks and mailboxes.
  */
-function storedBytesOf(msg: InboundMessage): Promise<Buffer> {
-  let p = storedBytesCache.get(msg);
-  if (!p) {
-    p = (async () => {
-      const parts: Buffer[] = [];
-      for await (const c of storedChunks(Buffer.from(prependedText(msg), 'utf8'), msg.source!, msg.dropRanges)) parts.push(c);
-      return Buffer.concat(parts);
-    })();
-    storedBytesCache.set(msg, p);
-  }
-  return p;
+function storedBytesNow(msg: InboundMessage): Promise<Buffer> {
+  return storedBytesOf(msg, prependedText(msg));
 }
 
 /** Distinct tenants of the local recipients whose copies were not dropped, in first-seen order. */
@@ -89,7 +78,7 @@ function mailboxesOf(msg: InboundMessage, tenantId: string): string[] {
 }
 
 async function chainInput(msg: InboundMessage, type: HookType, tenantIds: readonly string[], view: { subjectRecipients: string[]; mailbox: string | null; to?: string[] }): Promise<ChainInput> {
-  const raw = await storedBytesOf(msg);
+  const raw = await storedBytesNow(msg);
   const from = msg.envelope.mailFrom ?? '';
   return {
     type,
@@ -172,9 +161,12 @@ async function choiceAfter(opts: HookAdapterOptions, log: Logger, tenantId: stri
   return choice;
 }
 
-/** Metadata per plugin for the tenant, each object bounded like post-commit writes (SPEC §7). */
-function addMetadata(msg: InboundMessage, log: Logger, tenantId: string, decision: AggregateDecision): void {
-  for (const [pluginId, data] of Object.entries(decision.metadata)) {
+/**
+ * Metadata per plugin for the tenant, kept on the message until its commit writes it; each object
+ * bounded like post-commit writes (SPEC §7). Used by pre_receive, pre_delivery and pre_send.
+ */
+export function addPluginMetadata(msg: InboundMessage, log: Logger, tenantId: string, metadata: AggregateDecision['metadata']): void {
+  for (const [pluginId, data] of Object.entries(metadata)) {
     if (Object.keys(data).length === 0) continue;
     const perTenant = msg.pluginMetadata.get(tenantId) ?? {};
     const merged = { ...(perTenant[pluginId] ?? {}), ...data };
@@ -218,7 +210,7 @@ export function preReceiveHookFrom(runner: HookRunner, hooks: HookSource, opts: 
     for (const tenantId of tenantIds) {
       const effect = effectOf(resultsFor(outcome.results, tenantId), log, tenantId);
       if (!effect) continue;
-      addMetadata(msg, log, tenantId, effect.decision);
+      addPluginMetadata(msg, log, tenantId, effect.decision.metadata);
       for (const mailboxId of mailboxesOf(msg, tenantId)) {
         msg.choices.set(mailboxId, await choiceAfter(opts, log, tenantId, mailboxId, effect, msg.choices.get(mailboxId)));
       }
@@ -245,7 +237,7 @@ export function preDeliveryHookFrom(runner: HookRunner, hooks: HookSource, opts:
     if (action === 'reject') return { drop: true, reason: `rejected by plugin ${outcome.decision.decidedBy ?? '(breaker/failure policy)'}` };
     const effect = effectOf(resultsFor(outcome.results, target.tenantId), log, target.tenantId);
     if (!effect) return;
-    addMetadata(msg, log, target.tenantId, effect.decision);
+    addPluginMetadata(msg, log, target.tenantId, effect.decision.metadata);
     const old = msg.choices.get(target.mailboxId);
     const next = await choiceAfter(opts, log, target.tenantId, target.mailboxId, effect, old);
     // runPreDelivery merges this into msg.choices (tags and flags add up).
@@ -281,7 +273,7 @@ export function postReceiveEnqueuerFrom(queue: Queue, hooks: HookSource, opts: {
     if (tenantIds.length === 0) return null;
     const active = await hooks.active('post_receive', tenantIds);
     if (active.length === 0) return null;
-    const raw = await storedBytesOf(msg);
+    const raw = await storedBytesNow(msg);
     const from = msg.envelope.mailFrom ?? '';
     const perTenant = new Map<string, StoredHook[]>();
     for (const tenantId of tenantIds) {

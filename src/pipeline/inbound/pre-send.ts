@@ -19,33 +19,16 @@
  */
 import type { Logger } from 'pino';
 import { buildPayloadSource, filterSubjectOf } from '../../hooks/payload.js';
-import { MAX_PLUGIN_METADATA_BYTES } from '../../hooks/metadata-store.js';
 import type { HookRunner, HookSource } from '../../hooks/runtime-types.js';
-import { rejectionOf } from './hook-adapters.js';
+import { addPluginMetadata, rejectionOf } from './hook-adapters.js';
 import type { Rejection } from './hook-slots.js';
 import { prependedText, type InboundMessage } from './message-context.js';
-import { storedChunks } from './stored-bytes.js';
+import { storedBytesOf } from './stored-bytes.js';
 
 export type PreSendPhase = 'before' | 'after';
 
 /** One phase of the pre_send chain for a submitted message: nothing (go on) or a refusal. */
 export type PreSendHook = (msg: InboundMessage, phase: PreSendPhase) => Promise<void | Rejection>;
-
-const rawCache = new WeakMap<InboundMessage, Promise<Buffer>>();
-
-/** The message as it will be stored (before its DKIM-Signature), read once for both phases. */
-function rawOf(msg: InboundMessage): Promise<Buffer> {
-  let p = rawCache.get(msg);
-  if (!p) {
-    p = (async () => {
-      const parts: Buffer[] = [];
-      for await (const c of storedChunks(Buffer.from(prependedText(msg), 'utf8'), msg.source!, msg.dropRanges)) parts.push(c);
-      return Buffer.concat(parts);
-    })();
-    rawCache.set(msg, p);
-  }
-  return p;
-}
 
 export function preSendHookFrom(runner: HookRunner, hooks: HookSource, opts: { logger: Logger }): PreSendHook {
   const log = opts.logger;
@@ -56,7 +39,7 @@ export function preSendHookFrom(runner: HookRunner, hooks: HookSource, opts: { l
     // One cached lookup when no hook of this phase applies (the common case).
     const active = (await hooks.active('pre_send', tenantIds)).filter((h) => h.requires_before_policy === (phase === 'before'));
     if (active.length === 0) return;
-    const raw = await rawOf(msg);
+    const raw = await storedBytesOf(msg, prependedText(msg));
     const from = msg.envelope.mailFrom ?? '';
     const to = msg.envelope.recipients.map((r) => r.address);
     const outcome = await runner.runChain({
@@ -91,22 +74,6 @@ export function preSendHookFrom(runner: HookRunner, hooks: HookSource, opts: { l
       `pre_send hooks (${phase} policy): ${action}`,
     );
     if (action === 'reject' || action === 'tempfail') return rejectionOf(outcome.decision, action);
-    keepMetadata(msg, log, user.tenantId, outcome.decision.metadata);
+    addPluginMetadata(msg, log, user.tenantId, outcome.decision.metadata);
   };
-}
-
-/** Metadata per plugin for the sender's tenant, bounded like every plugin write (SPEC §7). */
-function keepMetadata(msg: InboundMessage, log: Logger, tenantId: string, metadata: Record<string, Record<string, unknown>>): void {
-  for (const [pluginId, data] of Object.entries(metadata)) {
-    if (Object.keys(data).length === 0) continue;
-    const perTenant = msg.pluginMetadata.get(tenantId) ?? {};
-    const merged = { ...(perTenant[pluginId] ?? {}), ...data };
-    const bytes = Buffer.byteLength(JSON.stringify(merged));
-    if (bytes > MAX_PLUGIN_METADATA_BYTES) {
-      log.warn({ tenant_id: tenantId, plugin_id: pluginId, bytes }, 'plugin metadata too large: ignored');
-      continue;
-    }
-    perTenant[pluginId] = merged;
-    msg.pluginMetadata.set(tenantId, perTenant);
-  }
 }

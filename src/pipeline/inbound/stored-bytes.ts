@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import type { MessageSource } from '../../mail/message-source.js';
+import type { InboundMessage } from './message-context.js';
 
 /** Drop ranges sorted and merged, clamped to [0, size]. */
 export function normaliseRanges(ranges: readonly [number, number][], size: number): [number, number][] {
@@ -56,4 +57,24 @@ export function storedSource(prefix: Buffer, source: MessageSource, drop: readon
     size: storedSize(prefix, source.size, drop),
     open: () => Readable.from(storedChunks(prefix, source, drop)),
   };
+}
+
+const assembled = new WeakMap<InboundMessage, { prefix: string; bytes: Promise<Buffer> }>();
+
+/**
+ * The stored bytes with the header fields `prefix` (prependedText or signedText at the time of the
+ * call) in one buffer, for the stages that need the whole message: pre_send, pre_receive,
+ * pre_delivery, post_receive filters and DKIM signing. Read once per message and prefix: stages that
+ * see the same prepended fields share one read; a stage after new fields were prepended reads again.
+ */
+export function storedBytesOf(msg: InboundMessage, prefix: string): Promise<Buffer> {
+  const hit = assembled.get(msg);
+  if (hit && hit.prefix === prefix) return hit.bytes;
+  const bytes = (async () => {
+    const parts: Buffer[] = [];
+    for await (const c of storedChunks(Buffer.from(prefix, 'utf8'), msg.source!, msg.dropRanges)) parts.push(c);
+    return Buffer.concat(parts);
+  })();
+  assembled.set(msg, { prefix, bytes });
+  return bytes;
 }

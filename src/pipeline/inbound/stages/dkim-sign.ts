@@ -22,7 +22,7 @@ import { fieldsNamed } from '../header-block.js';
 import { checkHeaderText } from '../header-lines.js';
 import { signedText, type InboundMessage } from '../message-context.js';
 import type { InboundStage } from '../stages.js';
-import { storedChunks } from '../stored-bytes.js';
+import { storedBytesOf } from '../stored-bytes.js';
 
 /** The domain to sign for: first From: address, else the envelope sender. */
 export function signingDomainOf(msg: InboundMessage): string | null {
@@ -36,12 +36,6 @@ export function signingDomainOf(msg: InboundMessage): string | null {
   return env?.domain ?? null;
 }
 
-async function bytesToSign(msg: InboundMessage): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of storedChunks(Buffer.from(signedText(msg), 'utf8'), msg.source!, msg.dropRanges)) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 export function dkimSignStage(deps: InboundPipelineDeps): InboundStage {
   return {
     name: 'dkim-sign',
@@ -51,7 +45,7 @@ export function dkimSignStage(deps: InboundPipelineDeps): InboundStage {
       if (!user || !signer) return;
       const domain = signingDomainOf(msg);
       if (!domain) return;
-      const field = await signer.sign(user.tenantId, domain, await bytesToSign(msg));
+      const field = await signer.sign(user.tenantId, domain, await storedBytesOf(msg, signedText(msg)));
       if (!field) {
         deps.logger.info({ queue_id: msg.queueId, domain }, 'no active DKIM key for the sending domain: message not signed');
         return;
