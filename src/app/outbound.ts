@@ -18,7 +18,8 @@ import { preSendHookFrom } from '../pipeline/inbound/pre-send.js';
 import { createDestinationResolver } from '../outbound/routing/resolve-destination.js';
 import { createMtaStsCache } from '../outbound/routing/mta-sts.js';
 import { createSmtpClientPool } from '../protocols/smtp/client/pool.js';
-import { createDsnSender } from '../outbound/dsn.js';
+import { createDsnSender, statusOf, type DsnSender } from '../outbound/dsn.js';
+import type { Logger } from 'pino';
 import { startOutboundWorker } from '../outbound/delivery/worker.js';
 import { createOutboundMetrics } from '../outbound/delivery/metrics.js';
 import { OutboundRecords } from '../outbound/records.js';
@@ -54,6 +55,38 @@ export interface OutboundDelivery {
   stop(): Promise<void>;
 }
 
+/** The DSN sender of this app (bounces go to the envelope sender; never for `<>`). */
+export function outboundDsnSender(app: AppContext, logger: Logger): DsnSender {
+  return createDsnSender({
+    db: app.db,
+    mailboxState: app.mailboxState,
+    tenancy: app.tenancy,
+    queue: app.queue,
+    hostname: app.config.server.hostname,
+    retry: () => app.config.outbound,
+    logger,
+  });
+}
+
+/** The outbound queue records, with DSNs for `delete … bounce` (the API's and the CLI's). */
+export function outboundRecords(app: AppContext, logger: Logger, dsn: DsnSender = outboundDsnSender(app, logger)): OutboundRecords {
+  return new OutboundRecords({
+    db: app.db,
+    queue: app.queue,
+    config: () => app.config.outbound,
+    bounce: async (rec, rcpts) => {
+      await dsn.send({
+        tenantId: rec.tenantId,
+        outboundId: rec.id,
+        messageId: rec.messageId,
+        mailFrom: rec.mailFrom,
+        arrivedAt: rec.createdAt,
+        recipients: rcpts.map((r) => ({ address: r.address, action: 'failed', status: statusOf(r.lastReply, '5.0.0'), diagnostic: r.lastReply })),
+      });
+    },
+  });
+}
+
 /** Starts the `outbound` queue worker of this node. */
 export function startOutboundDelivery(app: AppContext): OutboundDelivery {
   const logger = app.logger.child({ component: 'outbound' });
@@ -64,16 +97,8 @@ export function startOutboundDelivery(app: AppContext): OutboundDelivery {
     logger,
   });
   const resolver = createDestinationResolver({ resolver: app.resolver, config: cfg, mtaSts: createMtaStsCache({ resolver: app.resolver }) });
-  const dsn = createDsnSender({
-    db: app.db,
-    mailboxState: app.mailboxState,
-    tenancy: app.tenancy,
-    queue: app.queue,
-    hostname: app.config.server.hostname,
-    retry: cfg,
-    logger,
-  });
-  const records = new OutboundRecords({ db: app.db, queue: app.queue, config: cfg });
+  const dsn = outboundDsnSender(app, logger);
+  const records = outboundRecords(app, logger, dsn);
   startOutboundWorker({
     queue: app.queue,
     db: app.db,

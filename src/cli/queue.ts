@@ -10,8 +10,8 @@ import type { CliContext } from './cli-context.js';
 import type { AppContext } from '../app/context.js';
 import { systemScope } from '../core/scope.js';
 import { cliActor } from '../security/audit.js';
-import { OutboundRecords, MAX_LIST, type OutboundRecord } from '../outbound/records.js';
-import { createDsnSender, statusOf } from '../outbound/dsn.js';
+import { MAX_LIST, type OutboundRecord, type OutboundRecords } from '../outbound/records.js';
+import { outboundRecords } from '../app/outbound.js';
 import type { OutboundStatus } from '../store/db/types.js';
 
 const STATUSES: readonly JobStatus[] = ['ready', 'running', 'done', 'dead'];
@@ -53,27 +53,6 @@ function detail(job: Job) {
   };
 }
 
-/** The outbound queue records with the system scope (the CLI is the operator) and DSNs for `delete --bounce`. */
-function outboundRecords(app: AppContext): OutboundRecords {
-  const retry = () => app.config.outbound;
-  const dsn = createDsnSender({ db: app.db, mailboxState: app.mailboxState, tenancy: app.tenancy, queue: app.queue, hostname: app.config.server.hostname, retry, logger: app.logger });
-  return new OutboundRecords({
-    db: app.db,
-    queue: app.queue,
-    config: retry,
-    bounce: async (rec, rcpts) => {
-      await dsn.send({
-        tenantId: rec.tenantId,
-        outboundId: rec.id,
-        messageId: rec.messageId,
-        mailFrom: rec.mailFrom,
-        arrivedAt: rec.createdAt,
-        recipients: rcpts.map((r) => ({ address: r.address, action: 'failed', status: statusOf(r.lastReply, '5.0.0'), diagnostic: r.lastReply })),
-      });
-    },
-  });
-}
-
 function outboundSummary(r: OutboundRecord) {
   return {
     id: r.id,
@@ -95,7 +74,8 @@ function registerOutbound(queue: Command, cli: CliContext): void {
   const withRecords = async (fn: (records: OutboundRecords) => Promise<void>) => {
     const app = await cli.open();
     try {
-      await fn(outboundRecords(app));
+      // The system scope: the CLI is the operator; DSNs for `delete --bounce`.
+      await fn(outboundRecords(app, app.logger));
     } catch (err) {
       cli.fail((err as Error).message, 1);
     } finally {

@@ -15,9 +15,8 @@ import { auditActor } from '../principal.js';
 import { scopeOf } from '../policy.js';
 import { Data, DEFAULT_LIMIT, MAX_LIMIT, NullableTimestamp, Timestamp, decodeCursor, errors, iso, pageOf } from '../schemas.js';
 import { callService } from '../service-errors.js';
-import { OutboundRecords, type OutboundAttempt, type OutboundRecipient, type OutboundRecord } from '../../../outbound/records.js';
-import { createDsnSender } from '../../../outbound/dsn.js';
-import { statusOf } from '../../../outbound/dsn.js';
+import type { OutboundAttempt, OutboundRecipient, OutboundRecord } from '../../../outbound/records.js';
+import { outboundRecords } from '../../../app/outbound.js';
 
 const TAGS = ['queue'];
 const STATUSES = ['queued', 'delivering', 'delivered', 'bounced', 'partial', 'deleted'] as const;
@@ -125,23 +124,7 @@ function isPosition(v: unknown): v is Position {
 export async function queueRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const a = deps.app;
   const logger = a.logger.child({ component: 'outbound' });
-  const retry = () => a.config.outbound;
-  const dsn = createDsnSender({ db: a.db, mailboxState: a.mailboxState, tenancy: a.tenancy, queue: a.queue, hostname: a.config.server.hostname, retry, logger });
-  const records = new OutboundRecords({
-    db: a.db,
-    queue: a.queue,
-    config: retry,
-    bounce: async (rec, rcpts) => {
-      await dsn.send({
-        tenantId: rec.tenantId,
-        outboundId: rec.id,
-        messageId: rec.messageId,
-        mailFrom: rec.mailFrom,
-        arrivedAt: rec.createdAt,
-        recipients: rcpts.map((r) => ({ address: r.address, action: 'failed', status: statusOf(r.lastReply, '5.0.0'), diagnostic: r.lastReply })),
-      });
-    },
-  });
+  const records = outboundRecords(a, logger);
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     '/queue',
